@@ -1,0 +1,252 @@
+// <modref/module_ref.h> — own one loader reference to a module, so its code stays mapped.
+//
+// A DLL that starts asynchronous work must keep itself loaded until that work is finished, or the
+// host's FreeLibrary unmaps code that a worker is still running. The reference has to be taken on
+// the calling thread, before the API returns: a worker that pins itself when it starts is too late,
+// because the host may unload the DLL before the worker's first instruction.
+//
+// modref::module_ref owns one such reference (an HMODULE whose loader count it raised) and gives it
+// back with FreeLibrary when destroyed. pin_current() pins the module that contains the call: the
+// header is compiled into your DLL, and the address it pins (__ImageBase) is resolved by the linker
+// of each module separately, so two DLLs in one process each pin themselves, never each other.
+//
+// Example: an asynchronous export that cannot be unloaded under its own worker.
+//
+//   extern "C" __declspec(dllexport) HRESULT StartScan() {
+//     absl::StatusOr<modref::module_ref> pin = modref::module_ref::pin_current();
+//     if (!pin.ok()) return E_FAIL;
+//     auto* ctx = new scan_context{std::move(*pin)};      // the worker now owns the pin
+//     if (!TrySubmitThreadpoolCallback(...ctx...)) { delete ctx; return E_FAIL; }  // pin released
+//     return S_OK;
+//   }
+//   // ...and the worker, as its very last statement after every destructor has run:
+//   //   FreeLibraryAndExitThread(pin.release(), 0);
+//
+// (modref::thread and modref::submit in <modref/thread.h> and <modref/threadpool.h> do all of it.)
+//
+// Lifetime
+//   - A module_ref keeps the module mapped while it holds the reference. Destroying it, reset() or
+//     assigning over it calls FreeLibrary once; release() hands the reference to the caller (for
+//     FreeLibraryAndExitThread or FreeLibraryWhenCallbackReturns) without calling FreeLibrary.
+//   - A module_ref of the module that contains it, kept in that module's own global, would keep the
+//     module loaded for ever: for that intent use pin_current_forever().
+//
+// Thread safety: a module_ref is a value type; distinct objects may be used from distinct threads.
+// The per-module activity counters below are atomics (relaxed: they are diagnostics and an unload
+// vote, not a synchronisation point).
+#ifndef MODREF_MODULE_REF_H_
+#define MODREF_MODULE_REF_H_
+
+#ifndef _WIN32
+#error "<modref/module_ref.h> is Windows-only"
+#endif
+
+#include <windows.h>
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "modref/refcount.h"
+#include "modref/win32_error.h"
+
+// The linker of every PE image defines __ImageBase at the image's own base address, which is also
+// its HMODULE. Because this header is compiled into each module, each module sees its own.
+extern "C" IMAGE_DOS_HEADER __ImageBase;
+
+namespace modref {
+
+// modref::current_module()
+// The HMODULE of the module this code was compiled into (your DLL or EXE). No reference is taken.
+inline HMODULE current_module() noexcept { return reinterpret_cast<HMODULE>(&__ImageBase); }
+
+// modref::activity_snapshot / modref::activity()
+// Per-module counts of what modref keeps alive: thread and callback contexts not yet destroyed,
+// and loader references on this module held by module_ref objects.
+struct activity_snapshot {
+  long live_contexts = 0;
+  long live_pins = 0;
+};
+
+namespace detail {
+
+// One instance per module: inline variables are not shared across module boundaries on Windows.
+struct module_state {
+  std::atomic<long> live_contexts{0};
+  std::atomic<long> live_pins{0};
+  std::atomic<bool> process_detach_for_exit{false};
+};
+inline module_state g_module_state;
+
+// detail::context_counter: a member of every modref context, so that activity() sees it.
+struct context_counter {
+  context_counter() noexcept { g_module_state.live_contexts.fetch_add(1, std::memory_order_relaxed); }
+  context_counter(const context_counter&) noexcept : context_counter() {}
+  context_counter& operator=(const context_counter&) noexcept { return *this; }
+  ~context_counter() { g_module_state.live_contexts.fetch_sub(1, std::memory_order_relaxed); }
+};
+
+#if defined(MODREF_TEST_SEAMS)
+// Test seams (compiled only when MODREF_TEST_SEAMS is defined, as in modref's own test DLLs):
+// the next pin or thread creation fails with the given Win32 error.
+struct test_seams {
+  std::atomic<DWORD> fail_next_pin{0};
+  std::atomic<DWORD> fail_next_thread_create{0};
+};
+inline test_seams g_test_seams;
+inline DWORD take_injected_failure(std::atomic<DWORD>& slot) noexcept {
+  return slot.exchange(0, std::memory_order_relaxed);
+}
+#endif
+
+}  // namespace detail
+
+inline activity_snapshot activity() noexcept {
+  return {detail::g_module_state.live_contexts.load(std::memory_order_relaxed),
+          detail::g_module_state.live_pins.load(std::memory_order_relaxed)};
+}
+
+// modref::can_unload_now()
+// True when modref holds nothing alive in this module: no live contexts, no pins of this module.
+// Combine it with your own object count in DllCanUnloadNow:
+//   STDAPI DllCanUnloadNow() { return modref::can_unload_now() && my_objects == 0 ? S_OK : S_FALSE; }
+inline bool can_unload_now() noexcept {
+  const activity_snapshot now = activity();
+  return now.live_contexts == 0 && now.live_pins == 0;
+}
+
+// modref::module_ref
+// Move-only owner of one loader reference to a module.
+class module_ref {
+ public:
+  // An empty module_ref: owns nothing.
+  constexpr module_ref() noexcept = default;
+  // Adopts a loader reference the caller already owns (from LoadLibraryW or GetModuleHandleExW
+  // without GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT).
+  module_ref(HMODULE module, adopt_ref_t) noexcept : module_(module) { count_pin(+1); }
+
+  module_ref(const module_ref&) = delete;  // one loader reference, one owner
+  module_ref& operator=(const module_ref&) = delete;
+  module_ref(module_ref&& other) noexcept : module_(std::exchange(other.module_, nullptr)) {}
+  module_ref& operator=(module_ref&& other) noexcept {
+    if (this != &other) {
+      reset();
+      module_ = std::exchange(other.module_, nullptr);
+    }
+    return *this;
+  }
+  ~module_ref() { reset(); }
+
+  // module_ref::pin_current()
+  // Pins the module this code was compiled into (the caller's DLL or EXE) with
+  // GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS). Call it on the thread that starts
+  // asynchronous work, before returning to your caller.
+  [[nodiscard]] static absl::StatusOr<module_ref> pin_current() {
+    return pin_address_checked(&__ImageBase, "pin_current");
+  }
+
+  // module_ref::pin_address(address)
+  // Pins the module that contains `address` (code or data). An address in no module (null, stack,
+  // heap) gives kInvalidArgument (null) or kNotFound.
+  [[nodiscard]] static absl::StatusOr<module_ref> pin_address(const void* address) {
+    if (address == nullptr) {
+      return absl::InvalidArgumentError("pin_address(nullptr): a null address is in no module");
+    }
+    return pin_address_checked(address, "pin_address");
+  }
+
+  // module_ref::load(path)
+  // Loads (or adds a reference to) the DLL at the absolute `path` with LoadLibraryExW and safe
+  // search flags (its own folder, then System32 and the application's folder for its imports).
+  // A relative path or bare name is refused with kInvalidArgument: it would be resolved through
+  // the DLL search path, which is how DLL planting works.
+  [[nodiscard]] static absl::StatusOr<module_ref> load(const std::filesystem::path& path) {
+    if (path.empty()) return absl::InvalidArgumentError("load(\"\"): empty path");
+    if (!path.is_absolute()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "load(\"", path.string(),
+          "\"): refusing a relative path or bare name; it would be looked up through the DLL "
+          "search path (DLL planting). Pass a full path."));
+    }
+    HMODULE module = ::LoadLibraryExW(
+        path.c_str(), nullptr, LOAD_LIBRARY_SEARCH_DLL_LOAD_DIR | LOAD_LIBRARY_SEARCH_DEFAULT_DIRS);
+    if (module == nullptr) {
+      return last_win32_error_status(absl::StrCat("LoadLibraryExW(", path.string(), ")"));
+    }
+    return module_ref(module, adopt_ref);
+  }
+
+  // module_ref::get()
+  // The module handle, or null when empty. Ownership is unchanged.
+  HMODULE get() const noexcept { return module_; }
+  explicit operator bool() const noexcept { return module_ != nullptr; }
+
+  // module_ref::release()
+  // Gives up ownership without calling FreeLibrary and returns the handle with its reference:
+  // pass it to FreeLibraryAndExitThread or FreeLibraryWhenCallbackReturns.
+  [[nodiscard]] HMODULE release() noexcept {
+    count_pin(-1);
+    return std::exchange(module_, nullptr);
+  }
+
+  // module_ref::reset()
+  // Calls FreeLibrary on the reference held, if any, and becomes empty. GetLastError() is kept.
+  void reset() noexcept {
+    if (module_ == nullptr) return;
+    last_error_preserver keep;
+    count_pin(-1);
+    ::FreeLibrary(std::exchange(module_, nullptr));
+  }
+
+  void swap(module_ref& other) noexcept { std::swap(module_, other.module_); }
+  friend void swap(module_ref& a, module_ref& b) noexcept { a.swap(b); }
+
+ private:
+  void count_pin(long delta) const noexcept {
+    if (module_ == current_module()) {
+      detail::g_module_state.live_pins.fetch_add(delta, std::memory_order_relaxed);
+    }
+  }
+
+  static absl::StatusOr<module_ref> pin_address_checked(const void* address, const char* what) {
+#if defined(MODREF_TEST_SEAMS)
+    if (const DWORD injected = detail::take_injected_failure(detail::g_test_seams.fail_next_pin)) {
+      ::SetLastError(injected);
+      return win32_error_status(injected, absl::StrCat(what, ": GetModuleHandleExW (injected)"));
+    }
+#endif
+    HMODULE module = nullptr;
+    if (!::GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS,
+                              static_cast<LPCWSTR>(address), &module)) {
+      const DWORD error = ::GetLastError();
+      return win32_error_status(
+          error, absl::StrFormat("%s: GetModuleHandleExW(FROM_ADDRESS, %p): the address is not "
+                                 "inside any loaded module",
+                                 what, address));
+    }
+    return module_ref(module, adopt_ref);
+  }
+
+  HMODULE module_ = nullptr;
+};
+
+// modref::pin_current_forever()
+// Pins the calling module for the rest of the process (GET_MODULE_HANDLE_EX_FLAG_PIN): FreeLibrary
+// will never unload it. For DLLs that choose simplicity over unloadability.
+[[nodiscard]] inline absl::Status pin_current_forever() {
+  HMODULE module = nullptr;
+  if (!::GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_PIN,
+                            reinterpret_cast<LPCWSTR>(&__ImageBase), &module)) {
+    return last_win32_error_status("pin_current_forever: GetModuleHandleExW(FROM_ADDRESS | PIN)");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace modref
+
+#endif  // MODREF_MODULE_REF_H_

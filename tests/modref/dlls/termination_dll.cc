@@ -1,0 +1,61 @@
+// A test DLL with two globals that record their destruction in a log file: one held in
+// modref::termination_safe, one plain. DllMain logs what it saw. termination_host.exe loads it and
+// either unloads it (FreeLibrary: both destructors must run) or exits with it loaded (process
+// termination: only the plain one runs; the termination_safe one is skipped).
+#include <windows.h>
+
+#include <cstdio>
+#include <cwchar>
+
+#include <modref/dll_main.h>
+#include <modref/termination_safe.h>
+
+namespace {
+
+// Plain storage: it must outlive every global destructor that writes to it.
+wchar_t g_log_path[MAX_PATH * 2] = {};
+
+void log_line(const char* text) {
+  if (g_log_path[0] == L'\0') return;
+  HANDLE file = ::CreateFileW(g_log_path, FILE_APPEND_DATA, FILE_SHARE_READ | FILE_SHARE_WRITE,
+                              nullptr, OPEN_ALWAYS, FILE_ATTRIBUTE_NORMAL, nullptr);
+  if (file == INVALID_HANDLE_VALUE) return;
+  DWORD written = 0;
+  ::WriteFile(file, text, static_cast<DWORD>(std::strlen(text)), &written, nullptr);
+  ::CloseHandle(file);
+}
+
+struct recorder {
+  explicit recorder(const char* name) : name_(name) {}
+  ~recorder() {
+    char line[128];
+    std::snprintf(line, sizeof line, "%s destroyed terminating=%d\n", name_,
+                  modref::process_terminating() ? 1 : 0);
+    log_line(line);
+  }
+  const char* name_;
+};
+
+modref::termination_safe<recorder> g_guarded("guarded");
+recorder g_plain("plain");
+
+}  // namespace
+
+extern "C" {
+
+__declspec(dllexport) void set_log_path(const wchar_t* path) {
+  std::wcsncpy(g_log_path, path, std::size(g_log_path) - 1);
+}
+
+BOOL WINAPI DllMain(HINSTANCE instance, DWORD reason, void* reserved) {
+  const BOOL ok = modref::dll_main(instance, reason, reserved);
+  if (reason == DLL_PROCESS_DETACH) {
+    char line[128];
+    std::snprintf(line, sizeof line, "detach reserved=%d terminating=%d\n", reserved != nullptr ? 1 : 0,
+                  modref::process_terminating() ? 1 : 0);
+    log_line(line);
+  }
+  return ok;
+}
+
+}  // extern "C"

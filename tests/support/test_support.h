@@ -1,0 +1,100 @@
+// Helpers shared by modref's Windows tests: paths of sibling DLLs and executables, bounded polls
+// for "has this module unloaded yet", child processes with captured exit codes, and a handle
+// counter that works under Wine (whose GetProcessHandleCount always reports 0).
+#ifndef MODREF_TESTS_SUPPORT_TEST_SUPPORT_H_
+#define MODREF_TESTS_SUPPORT_TEST_SUPPORT_H_
+
+#include <windows.h>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+
+namespace modref_test {
+
+// The folder of the running executable; test DLLs and helper executables are built next to it.
+inline std::filesystem::path exe_dir() {
+  wchar_t buffer[MAX_PATH * 4];
+  const DWORD n = ::GetModuleFileNameW(nullptr, buffer, static_cast<DWORD>(std::size(buffer)));
+  return std::filesystem::path(std::wstring(buffer, n)).parent_path();
+}
+
+inline std::filesystem::path sibling(const wchar_t* name) { return exe_dir() / name; }
+
+// Waits (bounded) until no module named `name` is loaded. Unload after the last worker exits is
+// asynchronous from the host's point of view, hence a poll; the bound is generous because Wine
+// creates and ends threads through wineserver, which is slow on a loaded 2-core machine.
+inline bool wait_until_unloaded(const wchar_t* name,
+                                std::chrono::milliseconds bound = std::chrono::seconds(20)) {
+  const auto deadline = std::chrono::steady_clock::now() + bound;
+  while (::GetModuleHandleW(name) != nullptr) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+inline bool is_loaded(const wchar_t* name) { return ::GetModuleHandleW(name) != nullptr; }
+
+// Runs `command_line` as a child process and returns its exit code; ~0u when it could not start,
+// WAIT_TIMEOUT (258) when it did not end within `bound` (the child is then killed).
+inline DWORD run_child(std::wstring command_line,
+                       std::chrono::milliseconds bound = std::chrono::seconds(60)) {
+  STARTUPINFOW si{};
+  si.cb = sizeof(si);
+  PROCESS_INFORMATION pi{};
+  if (!::CreateProcessW(nullptr, command_line.data(), nullptr, nullptr, FALSE, 0, nullptr, nullptr,
+                        &si, &pi)) {
+    return ~0u;
+  }
+  ::CloseHandle(pi.hThread);
+  DWORD code = ~0u;
+  if (::WaitForSingleObject(pi.hProcess, static_cast<DWORD>(bound.count())) == WAIT_TIMEOUT) {
+    ::TerminateProcess(pi.hProcess, WAIT_TIMEOUT);
+    code = WAIT_TIMEOUT;
+  } else {
+    ::GetExitCodeProcess(pi.hProcess, &code);
+  }
+  ::CloseHandle(pi.hProcess);
+  return code;
+}
+
+inline std::wstring quoted(const std::filesystem::path& p) { return L"\"" + p.wstring() + L"\""; }
+
+inline std::string read_file(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A unique scratch file path in the temp folder.
+inline std::filesystem::path temp_file(const wchar_t* stem) {
+  static int counter = 0;
+  return std::filesystem::temp_directory_path() /
+         (std::wstring(stem) + L"-" + std::to_wstring(::GetCurrentProcessId()) + L"-" +
+          std::to_wstring(++counter) + L".log");
+}
+
+// Number of valid handles in this process. Wine 8's GetProcessHandleCount succeeds and reports 0,
+// so count the values for which GetHandleInformation succeeds instead (handles are multiples of 4;
+// a small test process stays far below 2^18).
+inline int count_open_handles() {
+  int count = 0;
+  for (std::uintptr_t value = 4; value < (1u << 18); value += 4) {
+    DWORD flags = 0;
+    if (::GetHandleInformation(reinterpret_cast<HANDLE>(value), &flags)) ++count;
+  }
+  return count;
+}
+
+// Number of threads in this process, from a toolhelp snapshot.
+// (count_threads lives with the stress tests that need it.)
+
+}  // namespace modref_test
+
+#endif  // MODREF_TESTS_SUPPORT_TEST_SUPPORT_H_
