@@ -1,0 +1,1 @@
+# Windows-only thread tests (filled in by the threads work).
