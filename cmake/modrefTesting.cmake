@@ -2,8 +2,9 @@
 # executable (gtest_discover_tests would have to start Wine at build time).
 include_guard(GLOBAL)
 
-# modref_apply_warnings(target): high warnings on our own code; -Werror when MODREF_WERROR.
+# modref_apply_warnings(target): C++20 and high warnings on our own code; -Werror when MODREF_WERROR.
 function(modref_apply_warnings target)
+  target_compile_features(${target} PRIVATE cxx_std_20)
   if(MSVC)
     target_compile_options(${target} PRIVATE /W4 /permissive-)
     if(MODREF_WERROR)

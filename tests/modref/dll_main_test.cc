@@ -91,15 +91,15 @@ std::string run_termination_host(const wchar_t* mode) {
 TEST(TerminationSafeInChild, FreeLibraryRunsTheDestructor) {
   const std::string log = run_termination_host(L"free");
   EXPECT_NE(log.find("detach reserved=0 terminating=0"), std::string::npos) << log;
-  EXPECT_NE(log.find("guarded destroyed terminating=0"), std::string::npos) << log;
-  EXPECT_NE(log.find("plain destroyed terminating=0"), std::string::npos) << log;
+  EXPECT_NE(log.find("guarded destroyed terminating=0 pin_refused=1"), std::string::npos) << log;
+  EXPECT_NE(log.find("plain destroyed terminating=0 pin_refused=1"), std::string::npos) << log;
 }
 
 TEST(TerminationSafeInChild, ProcessExitSkipsTheDestructor) {
   const std::string log = run_termination_host(L"exit");
   EXPECT_NE(log.find("detach reserved=1 terminating=1"), std::string::npos) << log;
   // The control: a plain global is destroyed at exit, and knows the process is terminating.
-  EXPECT_NE(log.find("plain destroyed terminating=1"), std::string::npos) << log;
+  EXPECT_NE(log.find("plain destroyed terminating=1 pin_refused=1"), std::string::npos) << log;
   EXPECT_EQ(log.find("guarded destroyed"), std::string::npos) << log;
 }
 

@@ -113,11 +113,17 @@ inline bool loader_lock_held_by_this_thread() noexcept {
 }
 
 // modref::dll_main(instance, reason, reserved)
-// Forward your DllMain's arguments here first. Records process termination (DLL_PROCESS_DETACH
-// with reserved != NULL) and returns TRUE.
+// Forward your DllMain's arguments here first. Records that the module is detaching (after which
+// module_ref::pin_current() refuses: nothing new may start from the module's teardown) and
+// whether the process is terminating (DLL_PROCESS_DETACH with reserved != NULL). Returns TRUE.
 inline BOOL dll_main(HINSTANCE /*instance*/, DWORD reason, void* reserved) noexcept {
-  if (reason == DLL_PROCESS_DETACH && reserved != nullptr) {
-    detail::g_module_state.process_detach_for_exit.store(true, std::memory_order_relaxed);
+  if (reason == DLL_PROCESS_DETACH) {
+    // Relaxed: DllMain runs under the loader lock, which orders it with every later reader that
+    // could still be running code of this module.
+    detail::g_module_state.detaching.store(true, std::memory_order_relaxed);
+    if (reserved != nullptr) {
+      detail::g_module_state.process_detach_for_exit.store(true, std::memory_order_relaxed);
+    }
   }
   // Touch the probe so that it is resolved at load even in modules that never call
   // process_terminating() outside DllMain.

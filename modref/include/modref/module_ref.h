@@ -80,6 +80,9 @@ struct module_state {
   std::atomic<long> live_contexts{0};
   std::atomic<long> live_pins{0};
   std::atomic<bool> process_detach_for_exit{false};
+  // Set by dll_main() on DLL_PROCESS_DETACH (FreeLibrary or exit): the module is going away and
+  // pinning it now would resurrect it half-destroyed.
+  std::atomic<bool> detaching{false};
 };
 inline module_state g_module_state;
 
@@ -97,6 +100,10 @@ struct context_counter {
 struct test_seams {
   std::atomic<DWORD> fail_next_pin{0};
   std::atomic<DWORD> fail_next_thread_create{0};
+  // When set, the next thread is left suspended before its first instruction and a duplicate of
+  // its handle is stored in held_thread; the test resumes it (as a debugger's freeze would).
+  std::atomic<bool> hold_next_thread{false};
+  std::atomic<HANDLE> held_thread{nullptr};
 };
 inline test_seams g_test_seams;
 inline DWORD take_injected_failure(std::atomic<DWORD>& slot) noexcept {
@@ -146,7 +153,15 @@ class module_ref {
   // Pins the module this code was compiled into (the caller's DLL or EXE) with
   // GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS). Call it on the thread that starts
   // asynchronous work, before returning to your caller.
+  // Refused with kFailedPrecondition once this module's DllMain has received DLL_PROCESS_DETACH
+  // (when you forward DllMain to modref::dll_main): work started from a global destructor during
+  // unload would pin a module that is already being torn down.
   [[nodiscard]] static absl::StatusOr<module_ref> pin_current() {
+    if (detail::g_module_state.detaching.load(std::memory_order_relaxed)) {
+      return absl::FailedPreconditionError(
+          "pin_current: the module is being unloaded (DLL_PROCESS_DETACH has run); asynchronous "
+          "work cannot start from its teardown");
+    }
     return pin_address_checked(&__ImageBase, "pin_current");
   }
 

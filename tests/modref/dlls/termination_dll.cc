@@ -8,6 +8,7 @@
 #include <cwchar>
 
 #include <modref/dll_main.h>
+#include <modref/module_ref.h>
 #include <modref/termination_safe.h>
 
 namespace {
@@ -28,9 +29,12 @@ void log_line(const char* text) {
 struct recorder {
   explicit recorder(const char* name) : name_(name) {}
   ~recorder() {
+    // Starting asynchronous work from teardown must be refused: the pin would resurrect a module
+    // that is being unloaded.
+    const bool pin_refused = !modref::module_ref::pin_current().ok();
     char line[128];
-    std::snprintf(line, sizeof line, "%s destroyed terminating=%d\n", name_,
-                  modref::process_terminating() ? 1 : 0);
+    std::snprintf(line, sizeof line, "%s destroyed terminating=%d pin_refused=%d\n", name_,
+                  modref::process_terminating() ? 1 : 0, pin_refused ? 1 : 0);
     log_line(line);
   }
   const char* name_;

@@ -1,0 +1,144 @@
+// racelab.exe [--markdown FILE] [--only SCENARIO] [--explain]
+// The race lab: runs every scenario twice in a fresh racelab_host.exe process — once against the
+// raw pattern (racelab_raw.dll), once against modref (racelab_modref.dll) — and prints one table.
+// Each raw pattern is expected to FAIL (crash, corrupt, hang, leak) and each modref version to
+// PASS; a raw pattern that stops failing is a broken test and is reported as such. Exit code 0
+// only when every expectation held.
+#include <windows.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "../support/test_support.h"
+#include "lab_io.h"
+
+namespace {
+
+struct scenario {
+  const char* name;
+  const char* shows;            // what the scenario shows, one line
+  DWORD bound_ms;               // the child is killed after this; a kill is reported as a hang
+  // A "limit" row documents a toolchain behaviour modref cannot change: the raw column is then a
+  // control written correctly by hand, and the row holds when both columns show the same outcome.
+  bool limit = false;
+};
+
+const std::vector<scenario>& scenarios() {
+  static const std::vector<scenario> all = {
+      {"unload_while_running", "host FreeLibrary()s right after the async call returns", 60000},
+      {"pin_inside_worker", "worker pins itself, but is held before its first line", 60000},
+      {"free_then_exit_thread", "FreeLibrary(self); ExitThread() vs FreeLibraryAndExitThread", 60000},
+      {"pool_without_library", "pool callback still running when the DLL is freed", 60000},
+      {"freed_parameter", "CreateThread parameter owned by the creator's smart pointer", 60000},
+      {"creation_fails", "CreateThread fails after the worker's reference was added", 60000},
+      {"exe_global_at_exit", "worker reads an EXE global that exit() destroyed", 60000},
+      {"pool_in_global_dtor_at_exit", "DLL global destructor uses the thread pool at exit", 60000},
+      {"join_in_dllmain", "DllMain (FreeLibrary) waits for its worker: loader-lock deadlock", 60000},
+      {"global_thread_at_exit", "DLL global waits for its worker at ExitProcess", 8000},
+      {"thread_local_in_worker", "LIMIT: thread_local with a destructor in a worker, then unload", 8000, true},
+  };
+  return all;
+}
+
+std::string describe(DWORD code) {
+  switch (code) {
+    case lab_passed: return "ok";
+    case lab_crash: return "CRASH: access violation (0xC0000005)";
+    case lab_corrupted: return "CORRUPT: read destroyed data";
+    case lab_hang: return "HANG: deadlock, broken by a bounded wait";
+    case WAIT_TIMEOUT: return "HANG: never exited, killed by the lab";
+    case lab_leak: return "LEAK: reference never given back";
+    case lab_unsafe_at_exit: return "UNSAFE: used the pool at exit (Windows crashes here)";
+    case lab_setup_error: return "n/a";
+    default: {
+      char text[64];
+      std::snprintf(text, sizeof text, "failed: exit code 0x%lX", static_cast<unsigned long>(code));
+      return text;
+    }
+  }
+}
+
+DWORD run(const scenario& s, const wchar_t* variant, double* seconds) {
+  const std::wstring name(s.name, s.name + std::strlen(s.name));
+  const std::wstring cmd = modref_test::quoted(modref_test::sibling(L"racelab_host.exe")) + L" " + name + L" " + variant;
+  const auto start = std::chrono::steady_clock::now();
+  const DWORD code = modref_test::run_child(cmd, std::chrono::milliseconds(s.bound_ms));
+  *seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string markdown_path;
+  std::string only;
+  bool explain = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--markdown" && i + 1 < argc) markdown_path = argv[++i];
+    else if (arg == "--only" && i + 1 < argc) only = argv[++i];
+    else if (arg == "--explain") explain = true;
+  }
+  if (explain) {
+    std::printf(
+        "modref race lab. Each scenario is a real DLL loaded by a real host process (under Wine on\n"
+        "this machine). The host forces the dangerous interleaving with events (it frees the DLL,\n"
+        "destroys the globals, or holds a thread, and only then lets the worker go on), so the raw\n"
+        "pattern fails on every run, not by luck. The same scenario written with modref must pass.\n\n");
+  }
+  std::vector<std::string> rows;
+  int broken = 0;
+  std::printf("%-3s %-28s | %-52s | %s\n", "#", "scenario", "raw pattern", "modref");
+  std::printf("%s\n", std::string(120, '-').c_str());
+  int index = 0;
+  for (const scenario& s : scenarios()) {
+    ++index;
+    if (!only.empty() && only != s.name) continue;
+    double raw_s = 0, mod_s = 0;
+    const DWORD raw = run(s, L"raw", &raw_s);
+    const DWORD mod = run(s, L"modref", &mod_s);
+    std::string raw_text = describe(raw);
+    std::string mod_text = mod == lab_setup_error ? "n/a (not built)" : describe(mod);
+    std::string verdict;
+    if (s.limit) {
+      // Holds when modref behaves exactly like the hand-written control (the limit is the
+      // toolchain's), or better.
+      if (mod != raw && mod != lab_passed) {
+        verdict = "  <-- modref differs from the control";
+        ++broken;
+      } else if (mod == raw) {
+        mod_text += " (same as control: toolchain limit)";
+      }
+    } else {
+      if (raw == lab_passed) {
+        verdict = "  <-- BROKEN TEST: the raw pattern did not fail";
+        ++broken;
+      } else if (raw == lab_setup_error) {
+        verdict = "  <-- raw scenario could not run";
+        ++broken;
+      }
+      if (mod != lab_passed) {
+        verdict += "  <-- modref FAILED";
+        ++broken;
+      }
+    }
+    std::printf("%-3d %-28s | %-52s | %s%s\n", index, s.name, raw_text.c_str(), mod_text.c_str(), verdict.c_str());
+    std::printf("    %-28s   (%s; raw %.1f s, modref %.1f s)\n", "", s.shows, raw_s, mod_s);
+    char row[512];
+    std::snprintf(row, sizeof row, "| %d | `%s` | %s | %s | %s |", index, s.name, s.shows, raw_text.c_str(),
+                  mod_text.c_str());
+    rows.push_back(row);
+  }
+  if (!markdown_path.empty()) {
+    std::ofstream out(markdown_path);
+    out << "| # | scenario | what it shows | raw pattern | modref |\n|---|---|---|---|---|\n";
+    for (const auto& r : rows) out << r << "\n";
+  }
+  std::printf("\n%s\n", broken == 0 ? "race lab: every raw pattern failed and every modref version passed"
+                                     : "race lab: EXPECTATIONS NOT MET (see the marked rows)");
+  return broken == 0 ? 0 : 1;
+}
