@@ -256,6 +256,15 @@ absl::StatusOr<started_thread> start_thread(const thread_options& options, F&& f
   }
   (void)for_worker.detach();  // now owned by the worker
   context.reset();            // the worker holds the last reference before it runs a single line
+#if defined(MODREF_TEST_SEAMS)
+  if (g_test_seams.hold_next_thread.exchange(false)) {
+    HANDLE held = nullptr;
+    ::DuplicateHandle(::GetCurrentProcess(), handle, ::GetCurrentProcess(), &held, 0, FALSE,
+                      DUPLICATE_SAME_ACCESS);
+    g_test_seams.held_thread.store(held);
+    return started_thread{handle, id};
+  }
+#endif
   const DWORD resumed = ::ResumeThread(handle);
   // A thread created suspended by us can always be resumed; anything else is a broken invariant.
   Ensures(resumed != static_cast<DWORD>(-1));
