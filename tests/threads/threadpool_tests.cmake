@@ -1,0 +1,27 @@
+# Thread-pool tests (<modref/threadpool.h>), Windows only, run under Wine with real DLLs:
+#   threadpool_dll / threadpool_leak_dll   asynchronous entry points unloaded under their callbacks
+#                                          (one source, two DLLs: the leak test pins the second
+#                                          for ever)
+#   threadpool_loader_lock_dll             destroys a host object from DllMain (loader lock)
+#   threadpool_termination_dll + _host     the pool used at ExitProcess, in a child process
+foreach(name threadpool_dll threadpool_leak_dll)
+  modref_add_test_dll(${name} SOURCES dlls/threadpool_dll.cc LIBS modref::threads)
+  target_compile_definitions(${name} PRIVATE MODREF_TEST_SEAMS)
+endforeach()
+modref_add_test_dll(threadpool_loader_lock_dll SOURCES dlls/threadpool_loader_lock_dll.cc)
+modref_add_test_dll(threadpool_termination_dll SOURCES dlls/threadpool_termination_dll.cc
+  LIBS modref::threads)
+target_compile_definitions(threadpool_termination_dll PRIVATE MODREF_TEST_SEAMS)
+
+add_executable(threadpool_termination_host dlls/threadpool_termination_host.cc)
+if(MINGW)
+  target_link_options(threadpool_termination_host PRIVATE -municode)
+endif()
+modref_apply_warnings(threadpool_termination_host)
+modref_link_for_wine(threadpool_termination_host)
+
+modref_add_test_executable(threadpool_test SOURCES threadpool_test.cc LIBS modref::threads
+  LABELS threads)
+target_compile_definitions(threadpool_test PRIVATE MODREF_TEST_SEAMS)
+add_dependencies(threadpool_test threadpool_dll threadpool_leak_dll threadpool_loader_lock_dll
+  threadpool_termination_dll threadpool_termination_host)

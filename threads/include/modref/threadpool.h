@@ -1,0 +1,1023 @@
+// <modref/threadpool.h> — Windows thread-pool work that cannot outlive the code it runs.
+//
+// A DLL that queues a pool callback and returns invites the same crash as one that starts a
+// thread: the host may FreeLibrary the DLL while the callback is still queued or running, and the
+// pool then executes unmapped code. At process exit it invites a second one: by the time DLL
+// globals are destroyed the pool is "electrified", and a destructor that sets, waits for or closes
+// a pool object ends the process in TppRaiseInvalidParameter. This header closes both by
+// construction:
+//
+//   - modref::submit(f) pins the calling module before it returns, moves `f` and the pin into one
+//     reference-counted context and queues it with TrySubmitThreadpoolCallback. The callback runs
+//     `f`, destroys the context (every destructor of the callable runs in the callback) and hands
+//     the module reference to FreeLibraryWhenCallbackReturns, so the module stays mapped until the
+//     callback has returned. Never ExitThread on a pool thread: the thread is on loan.
+//   - modref::threadpool_work, threadpool_timer and threadpool_wait are RAII pool objects bound to
+//     a callable. Each pins its module for its whole life and is created in an environment that
+//     names that module with SetThreadpoolCallbackLibrary. What the destructor does with callbacks
+//     still queued or running is part of the type: on_destroy::wait, ::cancel or ::dont_wait.
+//   - Callbacks are noexcept: an exception escaping a callable calls std::terminate, as it does
+//     from a std::thread.
+//   - During process termination (modref::process_terminating()) nothing here touches the pool:
+//     factories, submit() and set() return kFailedPrecondition, and destructors leak their pool
+//     handles on purpose. Windows would crash on those calls, Wine would not; modref behaves the
+//     same on both.
+//
+// Example:
+//
+//   // An asynchronous export: the host may FreeLibrary the DLL as soon as it returns.
+//   extern "C" __declspec(dllexport) HRESULT StartRefresh() {
+//     absl::Status queued = modref::submit([] { refresh_cache(); });
+//     return queued.ok() ? S_OK : E_FAIL;
+//   }
+//
+//   // A plugin that polls every second; destroying it stops the timer, drops a tick that is
+//   // queued but not started, and waits for one that is running.
+//   class plugin {
+//    public:
+//     absl::Status start() {
+//       absl::StatusOr<modref::threadpool_timer<modref::on_destroy::cancel>> timer =
+//           modref::threadpool_timer<modref::on_destroy::cancel>::create([this] { poll(); });
+//       if (!timer.ok()) return timer.status();
+//       timer_ = *std::move(timer);
+//       return timer_.set(std::chrono::seconds(1), std::chrono::seconds(1));  // due, period
+//     }
+//
+//    private:
+//     void poll() const;
+//     modref::threadpool_timer<modref::on_destroy::cancel> timer_;  // last member: dies first
+//   };
+//
+// Destruction policies (template argument; there is no default, the choice is the caller's):
+//   on_destroy::wait       stop queueing (timer, wait), let queued callbacks run, wait for them.
+//   on_destroy::cancel     stop queueing, drop queued callbacks, wait for running ones.
+//   on_destroy::dont_wait  stop queueing and return at once; queued and running callbacks finish
+//                          on their own. The object's state (the callable, the module pin) is
+//                          handed to a closing callback on the process's default pool, which
+//                          waits for them, closes the pool object and frees the state; the module
+//                          stays pinned until that callback returns.
+// A destructor never waits where waiting cannot end, and says so through OutputDebugString:
+//   - in one of the object's own callbacks (it would wait for itself): wait and cancel close as
+//     dont_wait does (cancel still drops queued callbacks);
+//   - under the loader lock (inside any DllMain): pool threads may need that lock to start or to
+//     finish, so wait and cancel both drop queued callbacks and close as dont_wait does;
+//   - during process termination: nothing at all (the handles and the state are leaked).
+// The same situations make wait_for_callbacks() and cancel_and_wait() return kFailedPrecondition.
+//
+// Lifetime
+//   - submit(): the context belongs to the callback; the module is released by the callback's
+//     FreeLibraryWhenCallbackReturns, after every destructor has run. If queueing fails, the
+//     context and the pin are destroyed before submit() returns (GetLastError() keeps the error).
+//   - Pool objects: the state (callable, module pin) lives until the last callback that may touch
+//     it has returned: in the destructor for wait and cancel, in the closing callback otherwise.
+//     A pool object keeps its module loaded for as long as it exists. Keep pool objects in things
+//     you destroy before the DLL is unloaded (a plugin instance, a shutdown export), not in DLL
+//     globals: a global pool object keeps its DLL loaded until process exit (Wine already does
+//     this for any pool object with a callback library). modref::activity().live_pins and
+//     can_unload_now() count them.
+//   - A DLL that wants fire-and-forget pool objects holds them on the heap and destroys them from
+//     their own callback with on_destroy::dont_wait (see tests/threads/dlls/threadpool_dll.cc).
+//   - A custom pool given through threadpool_options must outlive the objects created in it.
+//
+// Thread safety / memory ordering
+//   - A pool object is used by one thread at a time, as std::thread; its callbacks may call
+//     submit() or set() on their own object (the pool API is thread-safe).
+//   - Callbacks of one object may run concurrently (several submissions, a period shorter than a
+//     callback), so pool objects store an absl::AnyInvocable whose call operator is const: a
+//     `mutable` lambda does not compile; guard shared state yourself (e.g. absl::Mutex).
+//   - The "drop queued callbacks" flag is a relaxed atomic: it orders nothing; the pool's own
+//     wait (in the destructor or the closing callback) is the synchronisation point before the
+//     state is destroyed. Reference counts follow <modref/refcount.h>.
+#ifndef MODREF_THREADPOOL_H_
+#define MODREF_THREADPOOL_H_
+
+#ifndef _WIN32
+#error "<modref/threadpool.h> is Windows-only"
+#endif
+
+#include <windows.h>
+
+#include <atomic>
+#include <chrono>
+#include <concepts>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <new>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "modref/dll_main.h"
+#include "modref/module_ref.h"
+#include "modref/refcount.h"
+#include "modref/win32_error.h"
+
+namespace modref {
+
+// modref::on_destroy
+// What a pool object's destructor does with callbacks that are queued or running. See the table
+// in the header comment.
+enum class on_destroy {
+  wait,       // let queued callbacks run, wait for all of them
+  cancel,     // drop queued callbacks, wait for running ones
+  dont_wait,  // return at once; callbacks finish on their own, the module stays pinned
+};
+
+// modref::threadpool_options
+// Where and how callbacks run. The callback library is always the calling module; cleanup groups
+// are not offered because CloseThreadpoolCleanupGroupMembers would close modref's objects behind
+// their owners' backs.
+struct threadpool_options {
+  // A pool from CreateThreadpool; null: the process's default pool. It must outlive every object
+  // created in it.
+  PTP_POOL pool = nullptr;
+  TP_CALLBACK_PRIORITY priority = TP_CALLBACK_PRIORITY_NORMAL;
+  // SetThreadpoolCallbackRunsLong: a hint that callbacks block for long periods.
+  bool may_run_long = false;
+};
+
+namespace detail {
+
+#if defined(MODREF_TEST_SEAMS)
+// Test seams for the thread pool (compiled only when MODREF_TEST_SEAMS is defined, as in modref's
+// own test binaries): injected failures, a simulated process termination, and counters that let a
+// test see which path a destructor took.
+struct threadpool_test_seams {
+  std::atomic<DWORD> fail_next_submit{0};  // the next TrySubmitThreadpoolCallback of submit()
+  std::atomic<DWORD> fail_next_create{0};  // the next CreateThreadpoolWork/Timer/Wait
+  std::atomic<DWORD> fail_next_closer{0};  // the next hand-over to a closing callback
+  std::atomic<bool> simulate_process_terminating{false};
+  std::atomic<long> abandoned_for_termination{0};  // destructors that touched nothing
+  std::atomic<long> closed_without_waiting{0};     // wait/cancel destructors that could not wait
+  std::atomic<long> leaked_after_closer_failure{0};
+};
+inline threadpool_test_seams g_threadpool_test_seams;
+#endif
+
+// detail::tp_process_terminating() is process_terminating(), plus the simulation seam.
+inline bool tp_process_terminating() noexcept {
+#if defined(MODREF_TEST_SEAMS)
+  if (g_threadpool_test_seams.simulate_process_terminating.load(std::memory_order_relaxed)) {
+    return true;
+  }
+#endif
+  return process_terminating();
+}
+
+inline absl::Status tp_termination_refusal(std::string_view what) {
+  return absl::FailedPreconditionError(absl::StrCat(
+      what,
+      ": refused during process termination: the thread pool must not be used once ExitProcess "
+      "has begun (Windows ends the process in TppRaiseInvalidParameter; modref refuses on every "
+      "system)"));
+}
+
+inline absl::Status tp_empty_object(std::string_view what) {
+  return absl::FailedPreconditionError(
+      absl::StrCat(what, ": the object is empty (default-constructed, moved-from or reset)"));
+}
+
+// True for callables that can be null: function pointers, member pointers, and anything testable
+// as bool (std::function, absl::AnyInvocable). Lambdas are never empty.
+template <class F>
+bool tp_callable_is_empty(const F& f) noexcept {
+  if constexpr (std::is_pointer_v<F> || std::is_member_pointer_v<F>) {
+    return f == nullptr;
+  } else if constexpr (requires { f.operator bool(); }) {
+    return !static_cast<bool>(f);
+  } else {
+    return false;
+  }
+}
+
+inline absl::Status tp_empty_callable(std::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat(
+      what,
+      ": empty callable (null function pointer or empty function object); nothing was queued"));
+}
+
+// Fills `env` for callbacks that keep the calling module loaded while they are outstanding.
+inline void tp_build_environment(TP_CALLBACK_ENVIRON& env,
+                                 const threadpool_options& options) noexcept {
+  ::InitializeThreadpoolEnvironment(&env);
+  // current_module() is resolved in the module that compiled this header: the user's DLL.
+  ::SetThreadpoolCallbackLibrary(&env, current_module());
+  if (options.pool != nullptr) ::SetThreadpoolCallbackPool(&env, options.pool);
+  if (options.may_run_long) ::SetThreadpoolCallbackRunsLong(&env);
+  ::SetThreadpoolCallbackPriority(&env, options.priority);
+}
+
+// ---------------------------------------------------------------------------------------------
+// submit()
+
+// detail::submit_context<Fn>
+// Everything a one-shot callback owns: the module pin and the decayed callable. One allocation.
+template <class Fn>
+class submit_context final : public ref_counted<submit_context<Fn>> {
+ public:
+  template <class F>
+  submit_context(module_ref pin, F&& f) : pin_(std::move(pin)), fn_(std::forward<F>(f)) {}
+
+  // Runs the callable once, on an rvalue, as std::thread would. noexcept: an escaping exception
+  // ends the process through std::terminate.
+  void run() noexcept { std::invoke(std::move(fn_)); }
+  HMODULE release_module() noexcept { return pin_.release(); }
+
+ private:
+  context_counter counted_;
+  module_ref pin_;
+  Fn fn_;
+};
+
+// detail::submit_entry<Context>
+// The simple callback. A template instantiated in the submitting module, so its code is covered
+// by that module's pin.
+template <class Context>
+void CALLBACK submit_entry(PTP_CALLBACK_INSTANCE instance, void* raw) noexcept {
+  HMODULE module = nullptr;
+  {
+    ref_ptr<Context> context(static_cast<Context*>(raw), adopt_ref);
+    context->run();
+    module = context->release_module();
+  }  // The context dies here: the callable and its captures are destroyed on this pool thread.
+  // The pool calls FreeLibrary after this function has returned: no instruction of this module
+  // runs after the reference is gone.
+  ::FreeLibraryWhenCallbackReturns(instance, module);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pool objects
+
+// The state a pool object shares with its callbacks. Owned by the object, or by the closing
+// callback after a destructor that did not wait; callbacks only borrow it.
+template <class Signature>
+struct tp_state final : ref_counted<tp_state<Signature>> {
+  tp_state(module_ref p, absl::AnyInvocable<Signature> f) : pin(std::move(p)), fn(std::move(f)) {}
+
+  context_counter counted;
+  module_ref pin;
+  absl::AnyInvocable<Signature> fn;
+  void* handle = nullptr;  // the PTP_WORK, PTP_TIMER or PTP_WAIT
+  // Set when queued callbacks must be dropped without waiting (see the header comment).
+  std::atomic<bool> drop_queued{false};
+};
+
+// The state whose callback is running on this thread, so that a destructor called from its own
+// callback does not wait for itself. Kept in a Win32 TLS slot of this module, not in a C++
+// thread_local: with MinGW a thread_local goes through emutls and winpthreads, which give every
+// pool thread that touches it per-thread bookkeeping (with a kernel handle) that is released only
+// by this module's DLL_THREAD_DETACH. Pool threads outlive the module, so each one leaked a handle
+// per unload (the race lab's stress loop measured about 1.5 per pool object). A TLS slot costs
+// threads nothing; it is allocated when the module loads and freed when it unloads.
+struct tp_tls_slot {
+  tp_tls_slot() noexcept : index(::TlsAlloc()) {}
+  ~tp_tls_slot() {
+    if (index != TLS_OUT_OF_INDEXES) ::TlsFree(index);
+  }
+  tp_tls_slot(const tp_tls_slot&) = delete;  // one slot, one owner
+  tp_tls_slot& operator=(const tp_tls_slot&) = delete;
+  const DWORD index;
+};
+inline tp_tls_slot g_tp_running_slot;
+
+inline const void* tp_running_state() noexcept {
+  if (g_tp_running_slot.index == TLS_OUT_OF_INDEXES) return nullptr;
+  last_error_preserver keep;  // TlsGetValue sets the last error
+  return ::TlsGetValue(g_tp_running_slot.index);
+}
+
+class tp_running_scope {
+ public:
+  explicit tp_running_scope(const void* state) noexcept : saved_(tp_running_state()) { set(state); }
+  ~tp_running_scope() { set(saved_); }
+  tp_running_scope(const tp_running_scope&) = delete;  // one marker, one restore
+  tp_running_scope& operator=(const tp_running_scope&) = delete;
+
+ private:
+  static void set(const void* state) noexcept {
+    if (g_tp_running_slot.index != TLS_OUT_OF_INDEXES) {
+      ::TlsSetValue(g_tp_running_slot.index, const_cast<void*>(state));
+    }
+  }
+  const void* saved_;
+};
+
+template <class State, class... Args>
+void tp_run(const State* state, Args... args) noexcept {
+  // Relaxed: see the header comment. A callback that missed the flag runs as if it had started
+  // before the destructor.
+  if (state->drop_queued.load(std::memory_order_relaxed)) return;
+  tp_running_scope running(state);
+  state->fn(args...);
+}
+
+struct tp_work_traits {
+  using handle_type = PTP_WORK;
+  using signature = void() const;
+  using state_type = tp_state<signature>;
+  static constexpr const char* kCreate = "CreateThreadpoolWork";
+
+  static void CALLBACK entry(PTP_CALLBACK_INSTANCE, void* raw, PTP_WORK) noexcept {
+    tp_run(static_cast<const state_type*>(raw));
+  }
+  static handle_type create(void* state, PTP_CALLBACK_ENVIRON env) noexcept {
+    return ::CreateThreadpoolWork(&entry, state, env);
+  }
+  static void stop(handle_type) noexcept {}  // work is queued only by submit()
+  static void wait_callbacks(handle_type h, bool cancel) noexcept {
+    ::WaitForThreadpoolWorkCallbacks(h, cancel ? TRUE : FALSE);
+  }
+  static void close(handle_type h) noexcept { ::CloseThreadpoolWork(h); }
+};
+
+struct tp_timer_traits {
+  using handle_type = PTP_TIMER;
+  using signature = void() const;
+  using state_type = tp_state<signature>;
+  static constexpr const char* kCreate = "CreateThreadpoolTimer";
+
+  static void CALLBACK entry(PTP_CALLBACK_INSTANCE, void* raw, PTP_TIMER) noexcept {
+    tp_run(static_cast<const state_type*>(raw));
+  }
+  static handle_type create(void* state, PTP_CALLBACK_ENVIRON env) noexcept {
+    return ::CreateThreadpoolTimer(&entry, state, env);
+  }
+  static void stop(handle_type h) noexcept { ::SetThreadpoolTimer(h, nullptr, 0, 0); }
+  static void wait_callbacks(handle_type h, bool cancel) noexcept {
+    ::WaitForThreadpoolTimerCallbacks(h, cancel ? TRUE : FALSE);
+  }
+  static void close(handle_type h) noexcept { ::CloseThreadpoolTimer(h); }
+};
+
+struct tp_wait_traits {
+  using handle_type = PTP_WAIT;
+  using signature = void(TP_WAIT_RESULT) const;
+  using state_type = tp_state<signature>;
+  static constexpr const char* kCreate = "CreateThreadpoolWait";
+
+  static void CALLBACK entry(PTP_CALLBACK_INSTANCE, void* raw, PTP_WAIT,
+                             TP_WAIT_RESULT result) noexcept {
+    tp_run(static_cast<const state_type*>(raw), result);
+  }
+  static handle_type create(void* state, PTP_CALLBACK_ENVIRON env) noexcept {
+    return ::CreateThreadpoolWait(&entry, state, env);
+  }
+  static void stop(handle_type h) noexcept { ::SetThreadpoolWait(h, nullptr, nullptr); }
+  static void wait_callbacks(handle_type h, bool cancel) noexcept {
+    ::WaitForThreadpoolWaitCallbacks(h, cancel ? TRUE : FALSE);
+  }
+  static void close(handle_type h) noexcept { ::CloseThreadpoolWait(h); }
+};
+
+// detail::tp_closer_entry<Traits>
+// The closing callback of a destructor that did not wait. It runs on the default pool (never on a
+// custom pool that might have no free thread), waits for the object's callbacks, closes the
+// object, destroys the state and hands the state's module pin to FreeLibraryWhenCallbackReturns.
+template <class Traits>
+void CALLBACK tp_closer_entry(PTP_CALLBACK_INSTANCE instance, void* raw) noexcept {
+  using state_type = typename Traits::state_type;
+  HMODULE module = nullptr;
+  {
+    ref_ptr<state_type> state(static_cast<state_type*>(raw), adopt_ref);
+    const auto handle = static_cast<typename Traits::handle_type>(state->handle);
+    Traits::wait_callbacks(handle, false);
+    Traits::close(handle);
+    module = state->pin.release();
+  }  // The callable dies here, after the last callback that could use it.
+  ::FreeLibraryWhenCallbackReturns(instance, module);
+}
+
+// detail::tp_object<Traits, Policy>
+// The machinery shared by threadpool_work, threadpool_timer and threadpool_wait: one owned state,
+// creation, the explicit waits and the policy-driven close.
+template <class Traits, on_destroy Policy>
+class tp_object {
+ public:
+  using handle_type = typename Traits::handle_type;
+  using state_type = typename Traits::state_type;
+  using callable_type = absl::AnyInvocable<typename Traits::signature>;
+
+  tp_object() noexcept = default;
+  tp_object(const tp_object&) = delete;  // one pool object, one owner
+  tp_object& operator=(const tp_object&) = delete;
+  tp_object(tp_object&& other) noexcept = default;
+  tp_object& operator=(tp_object&& other) noexcept {
+    if (this != &other) {
+      close();
+      state_ = std::move(other.state_);
+    }
+    return *this;
+  }
+  ~tp_object() { close(); }
+
+  // Pins the calling module, builds the state and creates the pool object. `fn` is not empty.
+  static absl::StatusOr<tp_object> create(const threadpool_options& options, callable_type fn,
+                                          std::string_view what) {
+    if (tp_process_terminating()) return tp_termination_refusal(what);
+    absl::StatusOr<module_ref> pin = module_ref::pin_current();
+    if (!pin.ok()) return pin.status();
+    ref_ptr<state_type> state;
+    try {
+      state = make_ref<state_type>(*std::move(pin), std::move(fn));
+    } catch (const std::bad_alloc&) {
+      return absl::ResourceExhaustedError(absl::StrCat(what, ": out of memory for the state"));
+    }
+    TP_CALLBACK_ENVIRON env;
+    tp_build_environment(env, options);
+    handle_type handle = nullptr;
+#if defined(MODREF_TEST_SEAMS)
+    if (const DWORD injected = take_injected_failure(g_threadpool_test_seams.fail_next_create)) {
+      ::SetLastError(injected);
+    } else
+#endif
+    {
+      handle = Traits::create(state.get(), &env);
+    }
+    ::DestroyThreadpoolEnvironment(&env);
+    if (handle == nullptr) {
+      const DWORD error = ::GetLastError();
+      state.reset();  // the callable and the pin are given back
+      ::SetLastError(error);
+      return win32_error_status(error, absl::StrCat(what, ": ", Traits::kCreate));
+    }
+    state->handle = handle;
+    tp_object object;
+    object.state_ = std::move(state);
+    return object;
+  }
+
+  handle_type get() const noexcept {
+    return state_ ? static_cast<handle_type>(state_->handle) : nullptr;
+  }
+  explicit operator bool() const noexcept { return static_cast<bool>(state_); }
+
+  // OK when the pool may be called for this object now.
+  absl::Status usable(std::string_view what) const {
+    if (!state_) return tp_empty_object(what);
+    if (tp_process_terminating()) return tp_termination_refusal(what);
+    return absl::OkStatus();
+  }
+
+  // Waits for the object's callbacks; with `cancel`, first stops queueing and drops queued ones.
+  absl::Status wait_callbacks(bool cancel, std::string_view what) {
+    if (absl::Status ok = usable(what); !ok.ok()) return ok;
+    if (running_here()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          what, ": called from one of the object's own callbacks; it would wait for itself"));
+    }
+    if (loader_lock_held_by_this_thread()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          what,
+          ": refused under the loader lock (inside DllMain): pool threads may need that lock to "
+          "start or finish, so the wait could never end"));
+    }
+    last_error_preserver keep;
+    if (cancel) Traits::stop(get());
+    Traits::wait_callbacks(get(), cancel);
+    return absl::OkStatus();
+  }
+
+  void swap(tp_object& other) noexcept { state_.swap(other.state_); }
+
+  // Ends the object according to Policy; see the header comment. GetLastError() is kept.
+  void close() noexcept {
+    if (!state_) return;
+    last_error_preserver keep;
+    if (tp_process_terminating()) {
+      // The pool is electrified and its threads are gone: touch nothing, leak the handle and the
+      // state (the process is about to release everything at once).
+      (void)state_.detach();
+#if defined(MODREF_TEST_SEAMS)
+      g_threadpool_test_seams.abandoned_for_termination.fetch_add(1, std::memory_order_relaxed);
+#endif
+      return;
+    }
+    const handle_type handle = get();
+    Traits::stop(handle);
+    if constexpr (Policy != on_destroy::dont_wait) {
+      const bool own_callback = running_here();
+      const bool loader_lock = loader_lock_held_by_this_thread();
+      if (!own_callback && !loader_lock) {
+        Traits::wait_callbacks(handle, Policy == on_destroy::cancel);
+        Traits::close(handle);
+        state_.reset();  // every callback is over: destroy the callable here, release the pin
+        return;
+      }
+      if (Policy == on_destroy::cancel || loader_lock) {
+        state_->drop_queued.store(true, std::memory_order_relaxed);
+      }
+      ::OutputDebugStringA(
+          own_callback
+              ? "modref: pool object destroyed from its own callback: closing without waiting "
+                "(the closing callback waits instead)\n"
+              : "modref: pool object destroyed under the loader lock: queued callbacks dropped, "
+                "closing without waiting (the closing callback waits instead)\n");
+#if defined(MODREF_TEST_SEAMS)
+      g_threadpool_test_seams.closed_without_waiting.fetch_add(1, std::memory_order_relaxed);
+#endif
+    }
+    hand_to_closer_();
+  }
+
+ private:
+  bool running_here() const noexcept { return tp_running_state() == state_.get(); }
+
+  void hand_to_closer_() noexcept {
+    state_type* state = state_.detach();  // the closing callback's reference from now on
+    TP_CALLBACK_ENVIRON env;
+    tp_build_environment(env, threadpool_options{});  // the default pool: see tp_closer_entry
+    BOOL queued = FALSE;
+#if defined(MODREF_TEST_SEAMS)
+    if (const DWORD injected = take_injected_failure(g_threadpool_test_seams.fail_next_closer)) {
+      ::SetLastError(injected);
+    } else
+#endif
+    {
+      queued = ::TrySubmitThreadpoolCallback(&tp_closer_entry<Traits>, state, &env);
+    }
+    ::DestroyThreadpoolEnvironment(&env);
+    if (queued) return;
+    // Nobody can wait for the callbacks now, so nothing they might touch may be freed: close
+    // without waiting and leak the state together with its module pin. The module stays loaded
+    // for the rest of the process, which is safe; unmapping it under a callback would not be.
+    Traits::close(static_cast<handle_type>(state->handle));
+    ::OutputDebugStringA(
+        "modref: could not queue the closing callback of a pool object; its state and module "
+        "pin are leaked so that its callbacks stay safe\n");
+#if defined(MODREF_TEST_SEAMS)
+    g_threadpool_test_seams.leaked_after_closer_failure.fetch_add(1, std::memory_order_relaxed);
+#endif
+  }
+
+  ref_ptr<state_type> state_;
+};
+
+// A status from a pool-object factory as the exception its throwing constructor reports.
+inline std::system_error tp_to_system_error(const absl::Status& status) {
+  if (const std::optional<DWORD> code = win32_error_code(status)) {
+    return std::system_error(static_cast<int>(*code), std::system_category(),
+                             std::string(status.message()));
+  }
+  std::errc errc = std::errc::invalid_argument;
+  if (status.code() == absl::StatusCode::kFailedPrecondition)
+    errc = std::errc::operation_not_permitted;
+  if (status.code() == absl::StatusCode::kResourceExhausted) errc = std::errc::not_enough_memory;
+  return std::system_error(std::make_error_code(errc), std::string(status.message()));
+}
+
+template <class T>
+T tp_value_or_throw(absl::StatusOr<T> result) {
+  if (!result.ok()) throw tp_to_system_error(result.status());
+  return *std::move(result);
+}
+
+// Durations as the pool wants them: FILETIME holding a negative (relative) count of 100 ns.
+inline FILETIME tp_relative_filetime(std::chrono::nanoseconds delay) noexcept {
+  using ticks = std::chrono::duration<std::int64_t, std::ratio<1, 10'000'000>>;
+  const std::int64_t relative = -std::chrono::ceil<ticks>(delay).count();
+  const auto bits = static_cast<std::uint64_t>(relative);
+  return FILETIME{static_cast<DWORD>(bits & 0xFFFFFFFFu), static_cast<DWORD>(bits >> 32)};
+}
+
+template <class F, class Self>
+concept tp_not_self = !std::same_as<std::remove_cvref_t<F>, Self> &&
+                      !std::same_as<std::remove_cvref_t<F>, threadpool_options>;
+
+}  // namespace detail
+
+// modref::submit(f) / modref::submit(options, f)
+// Runs `f()` once on the thread pool. Before returning, the calling module is pinned; the pin and
+// the decay-copied callable live in one context that the callback owns and destroys after `f`
+// returns; the module is released by FreeLibraryWhenCallbackReturns. Returns:
+//   - OK once queued;
+//   - kInvalidArgument for an empty callable (null function pointer, empty std::function),
+//     with nothing pinned;
+//   - kFailedPrecondition during process termination (the pool must not be used then);
+//   - the pin's or TrySubmitThreadpoolCallback's Win32 error, with everything given back and
+//     GetLastError() holding that error.
+// An exception escaping `f` calls std::terminate.
+template <class F>
+requires(!std::same_as<std::remove_cvref_t<F>, threadpool_options>) [[nodiscard]] absl::Status
+    submit(F&& f) {
+  return submit(threadpool_options{}, std::forward<F>(f));
+}
+template <class F>
+[[nodiscard]] absl::Status submit(const threadpool_options& options, F&& f) {
+  using fn_type = std::decay_t<F>;
+  using context_type = detail::submit_context<fn_type>;
+  static_assert(std::is_invocable_v<fn_type>,
+                "modref::submit: the callable must be invocable with no arguments (as an rvalue); "
+                "capture what it needs");
+  if (detail::tp_process_terminating()) return detail::tp_termination_refusal("modref::submit");
+  if (detail::tp_callable_is_empty(f)) return detail::tp_empty_callable("modref::submit");
+  absl::StatusOr<module_ref> pin = module_ref::pin_current();
+  if (!pin.ok()) return pin.status();
+
+  context_type* context = nullptr;
+  try {
+    context = make_ref<context_type>(*std::move(pin), std::forward<F>(f)).detach();
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError("modref::submit: out of memory for the callback context");
+  }
+  // `context` carries the only reference: the callback's. Nothing on this thread touches the
+  // context once it is queued, so the callable is always destroyed by the callback.
+  TP_CALLBACK_ENVIRON env;
+  detail::tp_build_environment(env, options);
+  BOOL queued = FALSE;
+#if defined(MODREF_TEST_SEAMS)
+  if (const DWORD injected =
+          detail::take_injected_failure(detail::g_threadpool_test_seams.fail_next_submit)) {
+    ::SetLastError(injected);
+  } else
+#endif
+  {
+    queued = ::TrySubmitThreadpoolCallback(&detail::submit_entry<context_type>, context, &env);
+  }
+  ::DestroyThreadpoolEnvironment(&env);
+  if (!queued) {
+    const DWORD error = ::GetLastError();
+    ref_ptr<context_type>(context, adopt_ref).reset();  // the callable and the pin are given back
+    ::SetLastError(error);
+    return win32_error_status(error, "modref::submit: TrySubmitThreadpoolCallback");
+  }
+  return absl::OkStatus();
+}
+
+// modref::threadpool_work<Policy>
+// A pool work object bound to a callable: each submit() queues one call of it.
+template <on_destroy Policy>
+class threadpool_work {
+  using impl = detail::tp_object<detail::tp_work_traits, Policy>;
+
+ public:
+  using native_handle_type = PTP_WORK;
+  static constexpr on_destroy destroy_policy = Policy;
+
+  // An empty object: owns nothing; submit() returns kFailedPrecondition.
+  threadpool_work() noexcept = default;
+
+  // Creates the work object; throws std::system_error on failure (see create()).
+  template <class F>
+  requires detail::tp_not_self<F, threadpool_work>
+  explicit threadpool_work(F&& f) : threadpool_work(threadpool_options{}, std::forward<F>(f)) {}
+  template <class F>
+  threadpool_work(const threadpool_options& options, F&& f)
+      : impl_(detail::tp_value_or_throw(make_(options, std::forward<F>(f)))) {}
+
+  // threadpool_work::create(f) / create(options, f)
+  // Pins the calling module and creates the work object for `f`, which must be callable as
+  // `f()` on a const object. kInvalidArgument for an empty callable, kFailedPrecondition during
+  // process termination, the Win32 error otherwise.
+  template <class F>
+  requires detail::tp_not_self<F, threadpool_work>
+  [[nodiscard]] static absl::StatusOr<threadpool_work> create(F&& f) {
+    return create(threadpool_options{}, std::forward<F>(f));
+  }
+  template <class F>
+  [[nodiscard]] static absl::StatusOr<threadpool_work> create(const threadpool_options& options,
+                                                              F&& f) {
+    absl::StatusOr<impl> made = make_(options, std::forward<F>(f));
+    if (!made.ok()) return made.status();
+    threadpool_work work;
+    work.impl_ = *std::move(made);
+    return work;
+  }
+
+  threadpool_work(threadpool_work&&) noexcept = default;
+  // Move assignment first ends the current object according to Policy.
+  threadpool_work& operator=(threadpool_work&&) noexcept = default;
+  // ~threadpool_work: ends the object according to Policy (see the header comment).
+  ~threadpool_work() = default;
+
+  // threadpool_work::submit()
+  // Queues one call of the callable (SubmitThreadpoolWork). kFailedPrecondition on an empty
+  // object or during process termination.
+  [[nodiscard]] absl::Status submit() {
+    if (absl::Status ok = impl_.usable("modref::threadpool_work::submit"); !ok.ok()) return ok;
+    ::SubmitThreadpoolWork(impl_.get());
+    return absl::OkStatus();
+  }
+
+  // threadpool_work::wait_for_callbacks()
+  // Waits until every queued and running call has returned. kFailedPrecondition on an empty
+  // object, during process termination, from one of its own callbacks or under the loader lock.
+  [[nodiscard]] absl::Status wait_for_callbacks() {
+    return impl_.wait_callbacks(false, "modref::threadpool_work::wait_for_callbacks");
+  }
+
+  // threadpool_work::cancel_and_wait()
+  // Drops queued calls and waits for running ones. Refused as wait_for_callbacks() is.
+  [[nodiscard]] absl::Status cancel_and_wait() {
+    return impl_.wait_callbacks(true, "modref::threadpool_work::cancel_and_wait");
+  }
+
+  // threadpool_work::reset()
+  // Ends the object now, according to Policy, and leaves it empty.
+  void reset() noexcept { impl_ = impl(); }
+
+  native_handle_type get() const noexcept { return impl_.get(); }
+  explicit operator bool() const noexcept { return static_cast<bool>(impl_); }
+  void swap(threadpool_work& other) noexcept { impl_.swap(other.impl_); }
+  friend void swap(threadpool_work& a, threadpool_work& b) noexcept { a.swap(b); }
+
+ private:
+  template <class F>
+  static absl::StatusOr<impl> make_(const threadpool_options& options, F&& f) {
+    static_assert(std::is_invocable_v<const std::decay_t<F>&>,
+                  "modref::threadpool_work: the callable must be invocable as f() on a const "
+                  "object: calls may run concurrently on several pool threads. Drop `mutable` and "
+                  "guard shared state (e.g. with absl::Mutex)");
+    constexpr std::string_view what = "modref::threadpool_work::create";
+    if (detail::tp_callable_is_empty(f)) return detail::tp_empty_callable(what);
+    try {
+      return impl::create(options, typename impl::callable_type(std::forward<F>(f)), what);
+    } catch (const std::bad_alloc&) {
+      return absl::ResourceExhaustedError(absl::StrCat(what, ": out of memory for the callable"));
+    }
+  }
+
+  impl impl_;
+};
+
+// modref::threadpool_timer<Policy>
+// A pool timer bound to a callable: one-shot (period 0) or periodic. Created unarmed; set() arms
+// it, stop() disarms it.
+template <on_destroy Policy>
+class threadpool_timer {
+  using impl = detail::tp_object<detail::tp_timer_traits, Policy>;
+
+ public:
+  using native_handle_type = PTP_TIMER;
+  static constexpr on_destroy destroy_policy = Policy;
+
+  // An empty object: owns nothing; set() returns kFailedPrecondition.
+  threadpool_timer() noexcept = default;
+
+  // Creates the timer object (unarmed); throws std::system_error on failure (see create()).
+  template <class F>
+  requires detail::tp_not_self<F, threadpool_timer>
+  explicit threadpool_timer(F&& f) : threadpool_timer(threadpool_options{}, std::forward<F>(f)) {}
+  template <class F>
+  threadpool_timer(const threadpool_options& options, F&& f)
+      : impl_(detail::tp_value_or_throw(make_(options, std::forward<F>(f)))) {}
+
+  // threadpool_timer::create(f) / create(options, f)
+  // Pins the calling module and creates an unarmed timer for `f`, which must be callable as `f()`
+  // on a const object. kInvalidArgument for an empty callable, kFailedPrecondition during process
+  // termination, the Win32 error otherwise.
+  template <class F>
+  requires detail::tp_not_self<F, threadpool_timer>
+  [[nodiscard]] static absl::StatusOr<threadpool_timer> create(F&& f) {
+    return create(threadpool_options{}, std::forward<F>(f));
+  }
+  template <class F>
+  [[nodiscard]] static absl::StatusOr<threadpool_timer> create(const threadpool_options& options,
+                                                               F&& f) {
+    absl::StatusOr<impl> made = make_(options, std::forward<F>(f));
+    if (!made.ok()) return made.status();
+    threadpool_timer timer;
+    timer.impl_ = *std::move(made);
+    return timer;
+  }
+
+  threadpool_timer(threadpool_timer&&) noexcept = default;
+  // Move assignment first ends the current object according to Policy.
+  threadpool_timer& operator=(threadpool_timer&&) noexcept = default;
+  // ~threadpool_timer: stops the timer, then ends the object according to Policy.
+  ~threadpool_timer() = default;
+
+  // threadpool_timer::set(due, period, window)
+  // Arms the timer: the first call `due` from now (0: at once), then every `period` (0: once).
+  // `window` lets the system delay a call by up to that much to batch wake-ups. Replaces any
+  // previous setting. kInvalidArgument for a negative due time, period or window, or a period or
+  // window that does not fit in 32 bits of milliseconds; kFailedPrecondition on an empty object
+  // or during process termination.
+  [[nodiscard]] absl::Status set(std::chrono::nanoseconds due,
+                                 std::chrono::milliseconds period = std::chrono::milliseconds(0),
+                                 std::chrono::milliseconds window = std::chrono::milliseconds(0)) {
+    constexpr std::string_view what = "modref::threadpool_timer::set";
+    if (due.count() < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(what, ": negative due time"));
+    }
+    if (period.count() < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(what, ": negative period"));
+    }
+    if (window.count() < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(what, ": negative window"));
+    }
+    constexpr auto kMaxMs = static_cast<std::int64_t>((std::numeric_limits<DWORD>::max)());
+    if (period.count() > kMaxMs || window.count() > kMaxMs) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": period and window must fit in 32 bits of milliseconds"));
+    }
+    if (absl::Status ok = impl_.usable(what); !ok.ok()) return ok;
+    FILETIME due_time = detail::tp_relative_filetime(due);
+    ::SetThreadpoolTimer(impl_.get(), &due_time, static_cast<DWORD>(period.count()),
+                         static_cast<DWORD>(window.count()));
+    return absl::OkStatus();
+  }
+
+  // threadpool_timer::stop()
+  // Disarms the timer: no new calls are queued; queued and running ones are not affected (use
+  // cancel_and_wait() for those). kFailedPrecondition on an empty object or during process
+  // termination, where even disarming would crash on Windows.
+  [[nodiscard]] absl::Status stop() {
+    if (absl::Status ok = impl_.usable("modref::threadpool_timer::stop"); !ok.ok()) return ok;
+    ::SetThreadpoolTimer(impl_.get(), nullptr, 0, 0);
+    return absl::OkStatus();
+  }
+
+  // threadpool_timer::is_set()
+  // True while the timer is armed (IsThreadpoolTimerSet). False on an empty object and during
+  // process termination.
+  bool is_set() const noexcept {
+    if (!impl_ || detail::tp_process_terminating()) return false;
+    return ::IsThreadpoolTimerSet(impl_.get()) != FALSE;
+  }
+
+  // threadpool_timer::wait_for_callbacks()
+  // Waits until every queued and running call has returned (the timer stays armed).
+  // kFailedPrecondition on an empty object, during process termination, from one of its own
+  // callbacks or under the loader lock.
+  [[nodiscard]] absl::Status wait_for_callbacks() {
+    return impl_.wait_callbacks(false, "modref::threadpool_timer::wait_for_callbacks");
+  }
+
+  // threadpool_timer::cancel_and_wait()
+  // Disarms the timer, drops queued calls and waits for running ones. Refused as
+  // wait_for_callbacks() is.
+  [[nodiscard]] absl::Status cancel_and_wait() {
+    return impl_.wait_callbacks(true, "modref::threadpool_timer::cancel_and_wait");
+  }
+
+  // threadpool_timer::reset()
+  // Ends the object now, according to Policy, and leaves it empty.
+  void reset() noexcept { impl_ = impl(); }
+
+  native_handle_type get() const noexcept { return impl_.get(); }
+  explicit operator bool() const noexcept { return static_cast<bool>(impl_); }
+  void swap(threadpool_timer& other) noexcept { impl_.swap(other.impl_); }
+  friend void swap(threadpool_timer& a, threadpool_timer& b) noexcept { a.swap(b); }
+
+ private:
+  template <class F>
+  static absl::StatusOr<impl> make_(const threadpool_options& options, F&& f) {
+    static_assert(std::is_invocable_v<const std::decay_t<F>&>,
+                  "modref::threadpool_timer: the callable must be invocable as f() on a const "
+                  "object: calls may overlap when a period is shorter than a call. Drop `mutable` "
+                  "and guard shared state (e.g. with absl::Mutex)");
+    constexpr std::string_view what = "modref::threadpool_timer::create";
+    if (detail::tp_callable_is_empty(f)) return detail::tp_empty_callable(what);
+    try {
+      return impl::create(options, typename impl::callable_type(std::forward<F>(f)), what);
+    } catch (const std::bad_alloc&) {
+      return absl::ResourceExhaustedError(absl::StrCat(what, ": out of memory for the callable"));
+    }
+  }
+
+  impl impl_;
+};
+
+// modref::threadpool_wait<Policy>
+// A pool wait bound to a callable: after set(handle), one call when `handle` is signalled or the
+// timeout expires. The callable takes the TP_WAIT_RESULT (WAIT_OBJECT_0 or WAIT_TIMEOUT), or
+// nothing. A wait is one-shot: call set() again (from the callback if you like) to wait again.
+template <on_destroy Policy>
+class threadpool_wait {
+  using impl = detail::tp_object<detail::tp_wait_traits, Policy>;
+
+ public:
+  using native_handle_type = PTP_WAIT;
+  static constexpr on_destroy destroy_policy = Policy;
+
+  // An empty object: owns nothing; set() returns kFailedPrecondition.
+  threadpool_wait() noexcept = default;
+
+  // Creates the wait object (not waiting yet); throws std::system_error on failure.
+  template <class F>
+  requires detail::tp_not_self<F, threadpool_wait>
+  explicit threadpool_wait(F&& f) : threadpool_wait(threadpool_options{}, std::forward<F>(f)) {}
+  template <class F>
+  threadpool_wait(const threadpool_options& options, F&& f)
+      : impl_(detail::tp_value_or_throw(make_(options, std::forward<F>(f)))) {}
+
+  // threadpool_wait::create(f) / create(options, f)
+  // Pins the calling module and creates a wait object for `f`, callable on a const object as
+  // `f(TP_WAIT_RESULT)` or `f()`. kInvalidArgument for an empty callable, kFailedPrecondition
+  // during process termination, the Win32 error otherwise.
+  template <class F>
+  requires detail::tp_not_self<F, threadpool_wait>
+  [[nodiscard]] static absl::StatusOr<threadpool_wait> create(F&& f) {
+    return create(threadpool_options{}, std::forward<F>(f));
+  }
+  template <class F>
+  [[nodiscard]] static absl::StatusOr<threadpool_wait> create(const threadpool_options& options,
+                                                              F&& f) {
+    absl::StatusOr<impl> made = make_(options, std::forward<F>(f));
+    if (!made.ok()) return made.status();
+    threadpool_wait wait;
+    wait.impl_ = *std::move(made);
+    return wait;
+  }
+
+  threadpool_wait(threadpool_wait&&) noexcept = default;
+  // Move assignment first ends the current object according to Policy.
+  threadpool_wait& operator=(threadpool_wait&&) noexcept = default;
+  // ~threadpool_wait: stops waiting, then ends the object according to Policy.
+  ~threadpool_wait() = default;
+
+  // threadpool_wait::set(handle, timeout)
+  // Waits for `handle` (which must stay open until the call, stop() or destruction) for at most
+  // `timeout` (nullopt: for ever). Replaces any previous setting. kInvalidArgument for a null or
+  // INVALID_HANDLE_VALUE handle or a negative timeout; kFailedPrecondition on an empty object or
+  // during process termination.
+  [[nodiscard]] absl::Status set(HANDLE handle,
+                                 std::optional<std::chrono::nanoseconds> timeout = std::nullopt) {
+    constexpr std::string_view what = "modref::threadpool_wait::set";
+    if (handle == nullptr || handle == INVALID_HANDLE_VALUE) {
+      return absl::InvalidArgumentError(absl::StrCat(what, ": null or invalid handle"));
+    }
+    if (timeout.has_value() && timeout->count() < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(what, ": negative timeout"));
+    }
+    if (absl::Status ok = impl_.usable(what); !ok.ok()) return ok;
+    if (timeout.has_value()) {
+      FILETIME expiry = detail::tp_relative_filetime(*timeout);
+      ::SetThreadpoolWait(impl_.get(), handle, &expiry);
+    } else {
+      ::SetThreadpoolWait(impl_.get(), handle, nullptr);
+    }
+    return absl::OkStatus();
+  }
+
+  // threadpool_wait::stop()
+  // Stops waiting: no new call is queued; a queued or running one is not affected.
+  // kFailedPrecondition on an empty object or during process termination.
+  [[nodiscard]] absl::Status stop() {
+    if (absl::Status ok = impl_.usable("modref::threadpool_wait::stop"); !ok.ok()) return ok;
+    ::SetThreadpoolWait(impl_.get(), nullptr, nullptr);
+    return absl::OkStatus();
+  }
+
+  // threadpool_wait::wait_for_callbacks()
+  // Waits until a queued or running call has returned. kFailedPrecondition on an empty object,
+  // during process termination, from its own callback or under the loader lock.
+  [[nodiscard]] absl::Status wait_for_callbacks() {
+    return impl_.wait_callbacks(false, "modref::threadpool_wait::wait_for_callbacks");
+  }
+
+  // threadpool_wait::cancel_and_wait()
+  // Stops waiting, drops a queued call and waits for a running one. Refused as
+  // wait_for_callbacks() is.
+  [[nodiscard]] absl::Status cancel_and_wait() {
+    return impl_.wait_callbacks(true, "modref::threadpool_wait::cancel_and_wait");
+  }
+
+  // threadpool_wait::reset()
+  // Ends the object now, according to Policy, and leaves it empty.
+  void reset() noexcept { impl_ = impl(); }
+
+  native_handle_type get() const noexcept { return impl_.get(); }
+  explicit operator bool() const noexcept { return static_cast<bool>(impl_); }
+  void swap(threadpool_wait& other) noexcept { impl_.swap(other.impl_); }
+  friend void swap(threadpool_wait& a, threadpool_wait& b) noexcept { a.swap(b); }
+
+ private:
+  template <class F>
+  static absl::StatusOr<impl> make_(const threadpool_options& options, F&& f) {
+    using fn_type = std::decay_t<F>;
+    constexpr bool takes_result = std::is_invocable_v<const fn_type&, TP_WAIT_RESULT>;
+    static_assert(takes_result || std::is_invocable_v<const fn_type&>,
+                  "modref::threadpool_wait: the callable must be invocable on a const object as "
+                  "f(TP_WAIT_RESULT) or f(). Drop `mutable` and guard shared state (e.g. with "
+                  "absl::Mutex)");
+    constexpr std::string_view what = "modref::threadpool_wait::create";
+    if (detail::tp_callable_is_empty(f)) return detail::tp_empty_callable(what);
+    try {
+      if constexpr (takes_result) {
+        return impl::create(options, typename impl::callable_type(std::forward<F>(f)), what);
+      } else {
+        return impl::create(options,
+                            typename impl::callable_type(
+                                [fn = fn_type(std::forward<F>(f))](TP_WAIT_RESULT) { fn(); }),
+                            what);
+      }
+    } catch (const std::bad_alloc&) {
+      return absl::ResourceExhaustedError(absl::StrCat(what, ": out of memory for the callable"));
+    }
+  }
+
+  impl impl_;
+};
+
+}  // namespace modref
+
+#endif  // MODREF_THREADPOOL_H_
