@@ -1,0 +1,148 @@
+// racelab_stress_modref.dll / racelab_stress_raw.dll — one source, two builds. stress_start()
+// launches 8 asynchronous operations and returns at once; each operation bumps a counter in host
+// memory and the last one sets an event. The modref build mixes modref::thread, start_detached,
+// submit and a one-shot pool timer; the raw build (MODREF_STRESS_RAW) uses plain CreateThread with
+// no pin, which must crash the stress loop sooner or later.
+#include <windows.h>
+
+#include "stress_io.h"
+
+// The control: the same mix of 8 operations written by hand, correctly, with raw Win32 (pin before
+// returning, FreeLibraryAndExitThread, FreeLibraryWhenCallbackReturns, a callback library). The
+// stress loop runs it first to measure what the toolchain and loader cost per cycle on their own:
+// under Wine 8, a DLL that statically links libstdc++ and includes <iostream> keeps 4 handles per
+// load/unload, and 2 more per 8 threads that end after the unload (measured by hand; see
+// docs/racelab.md). Only growth beyond the control counts as a leak of modref's.
+namespace control {
+
+HMODULE pin_self() {
+  HMODULE self = nullptr;
+  ::GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS, reinterpret_cast<LPCWSTR>(&pin_self), &self);
+  return self;
+}
+
+DWORD WINAPI thread_operation(void* raw) {
+  complete_one(static_cast<stress_io*>(raw));
+  HMODULE self = nullptr;
+  ::GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
+                       reinterpret_cast<LPCWSTR>(&thread_operation), &self);
+  ::FreeLibraryAndExitThread(self, 0);
+}
+
+void CALLBACK pool_operation(PTP_CALLBACK_INSTANCE instance, void* raw) {
+  complete_one(static_cast<stress_io*>(raw));
+  HMODULE self = nullptr;
+  ::GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
+                       reinterpret_cast<LPCWSTR>(&pool_operation), &self);
+  ::FreeLibraryWhenCallbackReturns(instance, self);
+}
+
+// A self-closing one-shot timer, closed the way a careful hand-written version (and modref's
+// on_destroy::dont_wait) does it: a separate callback waits for the timer's callbacks and closes it.
+void CALLBACK close_timer(PTP_CALLBACK_INSTANCE instance, void* raw) {
+  auto timer = static_cast<PTP_TIMER>(raw);
+  ::WaitForThreadpoolTimerCallbacks(timer, FALSE);
+  ::CloseThreadpoolTimer(timer);
+  HMODULE self = nullptr;
+  ::GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
+                       reinterpret_cast<LPCWSTR>(&close_timer), &self);
+  ::FreeLibraryWhenCallbackReturns(instance, self);
+}
+
+void CALLBACK timer_operation(PTP_CALLBACK_INSTANCE, void* raw, PTP_TIMER timer) {
+  complete_one(static_cast<stress_io*>(raw));
+  ::TrySubmitThreadpoolCallback(close_timer, timer, nullptr);  // inherits this callback's pin
+}
+
+}  // namespace control
+
+extern "C" __declspec(dllexport) DWORD stress_start_control(stress_io* io) {
+  for (int i = 0; i < 2; ++i) {
+    for (int t = 0; t < 2; ++t) {  // as modref::thread and start_detached
+      control::pin_self();
+      HANDLE h = ::CreateThread(nullptr, 0, control::thread_operation, io, 0, nullptr);
+      if (h == nullptr) return ::GetLastError();
+      ::CloseHandle(h);
+    }
+    control::pin_self();
+    if (!::TrySubmitThreadpoolCallback(control::pool_operation, io, nullptr)) return ::GetLastError();
+    control::pin_self();
+    PTP_TIMER timer = ::CreateThreadpoolTimer(control::timer_operation, io, nullptr);
+    if (timer == nullptr) return ::GetLastError();
+    FILETIME due{};
+    ULARGE_INTEGER one_ms;
+    one_ms.QuadPart = static_cast<ULONGLONG>(-10000LL);  // relative: 1 ms
+    due.dwLowDateTime = one_ms.LowPart;
+    due.dwHighDateTime = one_ms.HighPart;
+    ::SetThreadpoolTimer(timer, &due, 0, 0);
+  }
+  return 0;
+}
+
+#if defined(MODREF_STRESS_RAW)
+
+namespace {
+DWORD WINAPI raw_operation(void* raw) {
+  complete_one(static_cast<stress_io*>(raw));
+  return 0;  // returns into this DLL's code, which the host may have unmapped already
+}
+}  // namespace
+
+extern "C" __declspec(dllexport) DWORD stress_start(stress_io* io) {
+  for (int i = 0; i < kStressOperations; ++i) {
+    HANDLE h = ::CreateThread(nullptr, 0, raw_operation, io, 0, nullptr);
+    if (h == nullptr) return ::GetLastError();
+    ::CloseHandle(h);
+  }
+  return 0;
+}
+
+#else
+
+#include <memory>
+
+#include <modref/thread.h>
+#include <modref/threadpool.h>
+
+namespace {
+
+DWORD code_of(const absl::Status& status) {
+  return status.ok() ? 0 : modref::win32_error_code(status).value_or(ERROR_GEN_FAILURE);
+}
+
+// A fire-and-forget one-shot timer: the heap-held object destroys itself from its own callback,
+// which on_destroy::dont_wait allows (the closing is handed to the pool; the module stays pinned).
+struct one_shot_timer {
+  modref::threadpool_timer<modref::on_destroy::dont_wait> timer;
+};
+
+DWORD start_timer(stress_io* io) {
+  auto* holder = new one_shot_timer;
+  absl::StatusOr<modref::threadpool_timer<modref::on_destroy::dont_wait>> timer =
+      modref::threadpool_timer<modref::on_destroy::dont_wait>::create([io, holder] {
+        complete_one(io);
+        delete holder;
+      });
+  if (!timer.ok()) {
+    delete holder;
+    return code_of(timer.status());
+  }
+  holder->timer = *std::move(timer);
+  return code_of(holder->timer.set(std::chrono::milliseconds(1)));
+}
+
+}  // namespace
+
+extern "C" __declspec(dllexport) DWORD stress_start(stress_io* io) {
+  for (int i = 0; i < 2; ++i) {
+    absl::StatusOr<modref::thread> t = modref::thread::start(complete_one, io);
+    if (!t.ok()) return code_of(t.status());
+    t->detach();
+    if (DWORD e = code_of(modref::start_detached(complete_one, io))) return e;
+    if (DWORD e = code_of(modref::submit([io] { complete_one(io); }))) return e;
+    if (DWORD e = start_timer(io)) return e;
+  }
+  return 0;
+}
+
+#endif
