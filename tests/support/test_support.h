@@ -42,15 +42,27 @@ inline bool is_loaded(const wchar_t* name) { return ::GetModuleHandleW(name) != 
 
 // Runs `command_line` as a child process and returns its exit code; ~0u when it could not start,
 // WAIT_TIMEOUT (258) when it did not end within `bound` (the child is then killed).
+// With `quiet`, the child's standard output and error go to NUL (the race lab's children crash on
+// purpose, and Wine's crash report would interleave with the lab's table).
 inline DWORD run_child(std::wstring command_line,
-                       std::chrono::milliseconds bound = std::chrono::seconds(60)) {
+                       std::chrono::milliseconds bound = std::chrono::seconds(60), bool quiet = false) {
   STARTUPINFOW si{};
   si.cb = sizeof(si);
   PROCESS_INFORMATION pi{};
-  if (!::CreateProcessW(nullptr, command_line.data(), nullptr, nullptr, FALSE, 0, nullptr, nullptr,
-                        &si, &pi)) {
-    return ~0u;
+  HANDLE nul = INVALID_HANDLE_VALUE;
+  if (quiet) {
+    SECURITY_ATTRIBUTES inherit{sizeof(inherit), nullptr, TRUE};
+    nul = ::CreateFileW(L"NUL", GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE, &inherit,
+                        OPEN_EXISTING, 0, nullptr);
+    si.dwFlags = STARTF_USESTDHANDLES;
+    si.hStdInput = ::GetStdHandle(STD_INPUT_HANDLE);
+    si.hStdOutput = nul;
+    si.hStdError = nul;
   }
+  const BOOL created = ::CreateProcessW(nullptr, command_line.data(), nullptr, nullptr, quiet, 0,
+                                        nullptr, nullptr, &si, &pi);
+  if (nul != INVALID_HANDLE_VALUE) ::CloseHandle(nul);
+  if (!created) return ~0u;
   ::CloseHandle(pi.hThread);
   DWORD code = ~0u;
   if (::WaitForSingleObject(pi.hProcess, static_cast<DWORD>(bound.count())) == WAIT_TIMEOUT) {
