@@ -1,4 +1,4 @@
-// racelab.exe [--markdown FILE] [--only SCENARIO] [--explain]
+// racelab.exe [--markdown FILE] [--only SCENARIO|stress] [--stress-cycles N] [--explain]
 // The race lab: runs every scenario twice in a fresh racelab_host.exe process — once against the
 // raw pattern (racelab_raw.dll), once against modref (racelab_modref.dll) — and prints one table.
 // Each raw pattern is expected to FAIL (crash, corrupt, hang, leak) and each modref version to
@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -77,8 +78,10 @@ int main(int argc, char** argv) {
   std::string markdown_path;
   std::string only;
   bool explain = false;
+  int stress_cycles = 2000;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
+    if (arg == "--stress-cycles" && i + 1 < argc) stress_cycles = std::atoi(argv[++i]);
     if (arg == "--markdown" && i + 1 < argc) markdown_path = argv[++i];
     else if (arg == "--only" && i + 1 < argc) only = argv[++i];
     else if (arg == "--explain") explain = true;
@@ -141,6 +144,53 @@ int main(int argc, char** argv) {
     std::snprintf(row, sizeof row, "| %d | `%s` | %s | %s | %s |", index, s.name, s.shows, raw_text.c_str(),
                   mod_text.c_str());
     rows.push_back(row);
+  }
+  // The stress loop: races hide on quiet machines, so hammer load/start/free with every core busy.
+  if (only.empty() || only == "stress") {
+    struct stress_row {
+      const char* name;
+      const char* shows;
+      std::wstring args;       // for racelab_stress.exe
+      DWORD expected;          // what a correct lab sees
+      bool raw_side;           // printed in the raw column (true) or the modref column
+    };
+    const std::wstring cycles = std::to_wstring(stress_cycles);
+    const stress_row stress_rows[] = {
+        {"stress_loop", "load, 8 mixed async ops, free at once, wait for unload; CPU load on every core",
+         L"raw " + cycles, lab_crash, true},
+        {"stress_loop", "", L"modref " + cycles, lab_passed, false},
+        {"stress_leak_check", "the handle check with one handle leaked per cycle on purpose",
+         L"modref 150 --leak-handle-on-purpose", lab_leak, false},
+    };
+    std::string raw_cell;
+    double raw_seconds = 0;
+    for (const stress_row& r : stress_rows) {
+      const std::wstring cmd = modref_test::quoted(modref_test::sibling(L"racelab_stress.exe")) + L" " + r.args;
+      const auto begin = std::chrono::steady_clock::now();
+      const DWORD code = modref_test::run_child(cmd, std::chrono::minutes(20), /*quiet=*/true);
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+      const bool as_expected = r.expected == lab_crash ? code == lab_crash : code == r.expected;
+      if (!as_expected) ++broken;
+      if (r.raw_side) {
+        raw_cell = describe(code) + (as_expected ? "" : "  <-- BROKEN TEST: the raw loop did not crash");
+        raw_seconds = seconds;
+        continue;
+      }
+      ++index;
+      std::string cell = r.expected == lab_leak ? (code == lab_leak ? "LEAK detected, as intended" : describe(code))
+                                                 : describe(code);
+      if (!as_expected) cell += "  <-- modref FAILED";
+      const std::string raw_text = r.expected == lab_leak ? "n/a" : raw_cell;
+      char label[96];
+      std::snprintf(label, sizeof label, "%s", r.name);
+      std::printf("%-3d %-28s | %-52s | %s\n", index, label, raw_text.c_str(), cell.c_str());
+      const char* shows = r.expected == lab_leak ? stress_rows[2].shows : stress_rows[0].shows;
+      std::printf("    %-28s   (%s; %.1f s)\n", "", shows, seconds + (r.expected == lab_leak ? 0 : raw_seconds));
+      char row[512];
+      std::snprintf(row, sizeof row, "| %d | `%s` | %s | %s | %s |", index, r.name, shows, raw_text.c_str(),
+                    cell.c_str());
+      rows.push_back(row);
+    }
   }
   if (!markdown_path.empty()) {
     std::ofstream out(markdown_path);
