@@ -78,9 +78,10 @@ TEST(TerminationSafeDeathTest, GetAfterResetIsAContractViolation) {
 std::string run_termination_host(const wchar_t* mode) {
   const auto log = modref_test::temp_file(L"modref-termination");
   std::filesystem::remove(log);
-  const std::wstring cmd = modref_test::quoted(modref_test::sibling(L"termination_host.exe")) + L" " +
-                           modref_test::quoted(modref_test::sibling(L"termination_dll.dll")) + L" " +
-                           modref_test::quoted(log) + L" " + mode;
+  const std::wstring cmd = modref_test::quoted(modref_test::sibling(L"termination_host.exe")) +
+                           L" " +
+                           modref_test::quoted(modref_test::sibling(L"termination_dll.dll")) +
+                           L" " + modref_test::quoted(log) + L" " + mode;
   const DWORD code = modref_test::run_child(cmd);
   EXPECT_EQ(code, 0u) << "termination_host.exe " << std::string(mode, mode + wcslen(mode));
   std::string text = modref_test::read_file(log);

@@ -33,7 +33,8 @@ TEST(ModuleRef, PinAddressOfCodeInAnotherModule) {
   absl::StatusOr<module_ref> pin = module_ref::pin_address(address);
   ASSERT_TRUE(pin.ok()) << pin.status();
   EXPECT_NE(pin->get(), ::GetModuleHandleW(nullptr));
-  EXPECT_EQ(modref::activity().live_pins, 0) << "pins of other modules are not this module's activity";
+  EXPECT_EQ(modref::activity().live_pins, 0)
+      << "pins of other modules are not this module's activity";
 }
 
 TEST(ModuleRef, PinAddressRejectsNull) {
@@ -46,7 +47,8 @@ TEST(ModuleRef, PinAddressRejectsNull) {
 TEST(ModuleRef, PinAddressOnStackOrHeapIsNotFound) {
   int on_stack = 0;
   auto on_heap = std::make_unique<int>(0);
-  for (const void* address : {static_cast<const void*>(&on_stack), static_cast<const void*>(on_heap.get())}) {
+  for (const void* address :
+       {static_cast<const void*>(&on_stack), static_cast<const void*>(on_heap.get())}) {
     ::SetLastError(12345);
     absl::StatusOr<module_ref> pin = module_ref::pin_address(address);
     ASSERT_FALSE(pin.ok());
@@ -159,7 +161,8 @@ TEST(ModuleRefInDll, ActivityCountsArePerModule) {
   ASSERT_TRUE(pin.ok());
   HMODULE a = ::LoadLibraryW(modref_test::sibling(L"pin_self_a.dll").c_str());
   ASSERT_NE(a, nullptr);
-  EXPECT_EQ(get_export<long (*)()>(a, "live_pins")(), 0) << "the exe's pin is not the DLL's activity";
+  EXPECT_EQ(get_export<long (*)()>(a, "live_pins")(), 0)
+      << "the exe's pin is not the DLL's activity";
   EXPECT_EQ(modref::activity().live_pins, 1);
   EXPECT_FALSE(modref::can_unload_now());
   pin->reset();

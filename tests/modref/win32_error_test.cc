@@ -13,14 +13,18 @@ TEST(Win32ErrorStatus, CarriesCodeTextAndContext) {
 }
 
 TEST(Win32ErrorStatus, MapsCommonErrors) {
-  EXPECT_EQ(modref::win32_error_status(ERROR_ACCESS_DENIED, "x").code(), absl::StatusCode::kPermissionDenied);
-  EXPECT_EQ(modref::win32_error_status(ERROR_INVALID_PARAMETER, "x").code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(modref::win32_error_status(ERROR_NOT_ENOUGH_MEMORY, "x").code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(modref::win32_error_status(ERROR_ACCESS_DENIED, "x").code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(modref::win32_error_status(ERROR_INVALID_PARAMETER, "x").code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(modref::win32_error_status(ERROR_NOT_ENOUGH_MEMORY, "x").code(),
+            absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(modref::win32_error_status(12345678, "x").code(), absl::StatusCode::kUnknown);
 }
 
 TEST(Win32ErrorStatus, SuccessCodeIsStillAFailure) {
-  absl::Status s = modref::win32_error_status(ERROR_SUCCESS, "a call that failed without saying why");
+  absl::Status s =
+      modref::win32_error_status(ERROR_SUCCESS, "a call that failed without saying why");
   EXPECT_FALSE(s.ok());
 }
 

@@ -13,22 +13,22 @@
 
 // Exit codes of racelab_host.exe: what happened in one run of one scenario.
 enum lab_outcome : DWORD {
-  lab_passed = 0,            // survived, and every check held
-  lab_setup_error = 2,       // the scenario could not be set up (a bug in the lab)
-  lab_corrupted = 10,        // a worker read destroyed or freed data
-  lab_hang = 11,             // a wait that can never end, broken by a bounded timeout
-  lab_leak = 12,             // a reference, object or pin was never given back
-  lab_unsafe_at_exit = 13,   // the thread pool was used during process termination
-  lab_crash = 0xC0000005u,   // access violation: e.g. code executed after its module was unmapped
+  lab_passed = 0,           // survived, and every check held
+  lab_setup_error = 2,      // the scenario could not be set up (a bug in the lab)
+  lab_corrupted = 10,       // a worker read destroyed or freed data
+  lab_hang = 11,            // a wait that can never end, broken by a bounded timeout
+  lab_leak = 12,            // a reference, object or pin was never given back
+  lab_unsafe_at_exit = 13,  // the thread pool was used during process termination
+  lab_crash = 0xC0000005u,  // access violation: e.g. code executed after its module was unmapped
 };
 
 struct lab_io {
-  HANDLE go = nullptr;          // manual-reset: the host lets the worker continue
-  HANDLE done = nullptr;        // manual-reset: the worker finished its work
-  volatile LONG result = 0;     // scenario-specific outcome written by DLL code (a lab_outcome)
-  HANDLE held_thread = nullptr; // a worker held before its first instruction; the host resumes it
-  HANDLE worker = nullptr;      // optional: a worker the host waits for before it exits
-  DWORD inject_error = 0;       // a thread-creation failure to inject, where the scenario uses one
+  HANDLE go = nullptr;           // manual-reset: the host lets the worker continue
+  HANDLE done = nullptr;         // manual-reset: the worker finished its work
+  volatile LONG result = 0;      // scenario-specific outcome written by DLL code (a lab_outcome)
+  HANDLE held_thread = nullptr;  // a worker held before its first instruction; the host resumes it
+  HANDLE worker = nullptr;       // optional: a worker the host waits for before it exits
+  DWORD inject_error = 0;        // a thread-creation failure to inject, where the scenario uses one
   const char* exe_message = nullptr;  // scenario 7: text owned by an EXE global
 };
 

@@ -54,13 +54,16 @@ thread_local tls_probe t_probe;
 // Scenario 8: a pool user whose destructor would touch the pool, held in termination_safe; and a
 // plain global whose destructor calls modref::submit at exit, which must be refused.
 struct pool_user {
-  ~pool_user() { (void)modref::submit([] {}); }
+  ~pool_user() {
+    (void)modref::submit([] {});
+  }
 };
 modref::termination_safe<pool_user> g_pool_user;
 struct late_submitter {
   bool armed = false;
   ~late_submitter() {
-    if (armed && modref::submit([] {}).ok()) ::TerminateProcess(::GetCurrentProcess(), lab_unsafe_at_exit);
+    if (armed && modref::submit([] {}).ok())
+      ::TerminateProcess(::GetCurrentProcess(), lab_unsafe_at_exit);
   }
 } g_late_submitter;
 #endif
@@ -84,8 +87,8 @@ __declspec(dllexport) DWORD scenario_pin_inside_worker(lab_io* io) {
 __declspec(dllexport) DWORD scenario_free_then_exit_thread(lab_io* io) {
   absl::StatusOr<modref::thread> worker = modref::thread::start(wait_then_signal, io);
   if (!worker.ok()) return code_of(worker.status());
-  ::DuplicateHandle(::GetCurrentProcess(), worker->native_handle(), ::GetCurrentProcess(), &io->worker, 0,
-                    FALSE, DUPLICATE_SAME_ACCESS);
+  ::DuplicateHandle(::GetCurrentProcess(), worker->native_handle(), ::GetCurrentProcess(),
+                    &io->worker, 0, FALSE, DUPLICATE_SAME_ACCESS);
   worker->detach();
   return 0;
 }
@@ -101,7 +104,8 @@ __declspec(dllexport) DWORD scenario_freed_parameter(lab_io* io) {
   return code_of(modref::start_detached(
       [io](modref::ref_ptr<thread_params> p) {
         ::WaitForSingleObject(io->go, INFINITE);
-        io->result = std::memcmp(p->message, kLabMessage, sizeof kLabMessage) == 0 ? lab_passed : lab_corrupted;
+        io->result = std::memcmp(p->message, kLabMessage, sizeof kLabMessage) == 0 ? lab_passed
+                                                                                   : lab_corrupted;
         ::SetEvent(io->done);
       },
       params));  // the context holds its own reference; ours dies on return, harmlessly
@@ -112,7 +116,9 @@ __declspec(dllexport) DWORD scenario_creation_fails(lab_io* io) {
   auto params = modref::make_ref<thread_params>();
   return code_of(modref::start_detached([](modref::ref_ptr<thread_params>) {}, params));
 }
-__declspec(dllexport) LONG live_objects() { return modref::activity().live_contexts + modref::activity().live_pins; }
+__declspec(dllexport) LONG live_objects() {
+  return modref::activity().live_contexts + modref::activity().live_pins;
+}
 
 __declspec(dllexport) DWORD scenario_exe_global_at_exit(lab_io* io) {
   // The worker's state is its own: a copy owned by the refcounted context, not the EXE's global.
@@ -161,10 +167,12 @@ __declspec(dllexport) DWORD scenario_thread_local_in_worker(lab_io* io) {
 }
 
 BOOL WINAPI DllMain(HINSTANCE instance, DWORD reason, void* reserved) {
-  if (reason == DLL_PROCESS_DETACH && reserved == nullptr && g_io != nullptr && g_worker.joinable()) {
+  if (reason == DLL_PROCESS_DETACH && reserved == nullptr && g_io != nullptr &&
+      g_worker.joinable()) {
     // The last worker's FreeLibraryAndExitThread brought us here, on that worker's own thread and
     // under the loader lock: ~jthread refuses to join (it would deadlock) and detaches instead.
-    g_io->result = g_worker.get_id().value() == ::GetCurrentThreadId() ? lab_passed : lab_setup_error;
+    g_io->result =
+        g_worker.get_id().value() == ::GetCurrentThreadId() ? lab_passed : lab_setup_error;
   }
   return modref::dll_main(instance, reason, reserved);
 }

@@ -21,8 +21,8 @@ namespace {
 
 struct scenario {
   const char* name;
-  const char* shows;            // what the scenario shows, one line
-  DWORD bound_ms;               // the child is killed after this; a kill is reported as a hang
+  const char* shows;  // what the scenario shows, one line
+  DWORD bound_ms;     // the child is killed after this; a kill is reported as a hang
   // A "limit" row documents a toolchain behaviour modref cannot change: the raw column is then a
   // control written correctly by hand, and the row holds when both columns show the same outcome.
   bool limit = false;
@@ -32,29 +32,40 @@ const std::vector<scenario>& scenarios() {
   static const std::vector<scenario> all = {
       {"unload_while_running", "host FreeLibrary()s right after the async call returns", 60000},
       {"pin_inside_worker", "worker pins itself, but is held before its first line", 60000},
-      {"free_then_exit_thread", "FreeLibrary(self); ExitThread() vs FreeLibraryAndExitThread", 60000},
+      {"free_then_exit_thread", "FreeLibrary(self); ExitThread() vs FreeLibraryAndExitThread",
+       60000},
       {"pool_without_library", "pool callback still running when the DLL is freed", 60000},
       {"freed_parameter", "CreateThread parameter owned by the creator's smart pointer", 60000},
       {"creation_fails", "CreateThread fails after the worker's reference was added", 60000},
       {"exe_global_at_exit", "worker reads an EXE global that exit() destroyed", 60000},
       {"pool_in_global_dtor_at_exit", "DLL global destructor uses the thread pool at exit", 60000},
-      {"join_in_dllmain", "DllMain (FreeLibrary) waits for its worker: loader-lock deadlock", 60000},
+      {"join_in_dllmain", "DllMain (FreeLibrary) waits for its worker: loader-lock deadlock",
+       60000},
       {"global_thread_at_exit", "DLL global waits for its worker at ExitProcess", 8000},
-      {"thread_local_in_worker", "LIMIT: thread_local with a destructor in a worker, then unload", 8000, true},
+      {"thread_local_in_worker", "LIMIT: thread_local with a destructor in a worker, then unload",
+       8000, true},
   };
   return all;
 }
 
 std::string describe(DWORD code) {
   switch (code) {
-    case lab_passed: return "ok";
-    case lab_crash: return "CRASH: access violation (0xC0000005)";
-    case lab_corrupted: return "CORRUPT: read destroyed data";
-    case lab_hang: return "HANG: deadlock, broken by a bounded wait";
-    case WAIT_TIMEOUT: return "HANG: never exited, killed by the lab";
-    case lab_leak: return "LEAK: reference never given back";
-    case lab_unsafe_at_exit: return "UNSAFE: used the pool at exit (Windows crashes here)";
-    case lab_setup_error: return "n/a";
+    case lab_passed:
+      return "ok";
+    case lab_crash:
+      return "CRASH: access violation (0xC0000005)";
+    case lab_corrupted:
+      return "CORRUPT: read destroyed data";
+    case lab_hang:
+      return "HANG: deadlock, broken by a bounded wait";
+    case WAIT_TIMEOUT:
+      return "HANG: never exited, killed by the lab";
+    case lab_leak:
+      return "LEAK: reference never given back";
+    case lab_unsafe_at_exit:
+      return "UNSAFE: used the pool at exit (Windows crashes here)";
+    case lab_setup_error:
+      return "n/a";
     default: {
       char text[64];
       std::snprintf(text, sizeof text, "failed: exit code 0x%lX", static_cast<unsigned long>(code));
@@ -65,9 +76,11 @@ std::string describe(DWORD code) {
 
 DWORD run(const scenario& s, const wchar_t* variant, double* seconds) {
   const std::wstring name(s.name, s.name + std::strlen(s.name));
-  const std::wstring cmd = modref_test::quoted(modref_test::sibling(L"racelab_host.exe")) + L" " + name + L" " + variant;
+  const std::wstring cmd =
+      modref_test::quoted(modref_test::sibling(L"racelab_host.exe")) + L" " + name + L" " + variant;
   const auto start = std::chrono::steady_clock::now();
-  const DWORD code = modref_test::run_child(cmd, std::chrono::milliseconds(s.bound_ms), /*quiet=*/true);
+  const DWORD code =
+      modref_test::run_child(cmd, std::chrono::milliseconds(s.bound_ms), /*quiet=*/true);
   *seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return code;
 }
@@ -82,24 +95,35 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--stress-cycles" && i + 1 < argc) stress_cycles = std::atoi(argv[++i]);
-    if (arg == "--markdown" && i + 1 < argc) markdown_path = argv[++i];
-    else if (arg == "--only" && i + 1 < argc) only = argv[++i];
-    else if (arg == "--explain") explain = true;
+    if (arg == "--markdown" && i + 1 < argc)
+      markdown_path = argv[++i];
+    else if (arg == "--only" && i + 1 < argc)
+      only = argv[++i];
+    else if (arg == "--explain")
+      explain = true;
   }
   if (explain) {
     std::printf(
         "What modref is for, in one run.\n\n"
-        "A DLL exports an asynchronous function: it starts a worker thread and returns at once. The\n"
-        "host calls it and then FreeLibrary()s the DLL, as hosts do. If nothing keeps the DLL loaded,\n"
-        "the loader unmaps its code while the worker is still running it, and the worker crashes the\n"
+        "A DLL exports an asynchronous function: it starts a worker thread and returns at once. "
+        "The\n"
+        "host calls it and then FreeLibrary()s the DLL, as hosts do. If nothing keeps the DLL "
+        "loaded,\n"
+        "the loader unmaps its code while the worker is still running it, and the worker crashes "
+        "the\n"
         "whole process the next time it executes an instruction of that DLL.\n\n"
-        "Row 1 below is exactly that: the same worker, written once with a raw CreateThread and once\n"
+        "Row 1 below is exactly that: the same worker, written once with a raw CreateThread and "
+        "once\n"
         "with modref::start_detached, in two real DLLs loaded by a real host process under Wine.\n"
-        "The host frees the DLL first and only then lets the worker continue (an event, not luck):\n"
-        "  raw:    nothing pinned the DLL -> it is unmapped -> the worker faults on execute (0xC0000005)\n"
+        "The host frees the DLL first and only then lets the worker continue (an event, not "
+        "luck):\n"
+        "  raw:    nothing pinned the DLL -> it is unmapped -> the worker faults on execute "
+        "(0xC0000005)\n"
         "  modref: start_detached took a loader reference before returning; the worker's last\n"
-        "          statement is FreeLibraryAndExitThread, so the DLL unloads only after the worker ends.\n\n"
-        "The other rows are the rest of the documented races (seeds 000 and 002, field reports), each\n"
+        "          statement is FreeLibraryAndExitThread, so the DLL unloads only after the worker "
+        "ends.\n\n"
+        "The other rows are the rest of the documented races (seeds 000 and 002, field reports), "
+        "each\n"
         "forced the same way. The raw column must fail and the modref column must pass.\n\n");
   }
   std::vector<std::string> rows;
@@ -138,11 +162,12 @@ int main(int argc, char** argv) {
         ++broken;
       }
     }
-    std::printf("%-3d %-28s | %-52s | %s%s\n", index, s.name, raw_text.c_str(), mod_text.c_str(), verdict.c_str());
+    std::printf("%-3d %-28s | %-52s | %s%s\n", index, s.name, raw_text.c_str(), mod_text.c_str(),
+                verdict.c_str());
     std::printf("    %-28s   (%s; raw %.1f s, modref %.1f s)\n", "", s.shows, raw_s, mod_s);
     char row[512];
-    std::snprintf(row, sizeof row, "| %d | `%s` | %s | %s | %s |", index, s.name, s.shows, raw_text.c_str(),
-                  mod_text.c_str());
+    std::snprintf(row, sizeof row, "| %d | `%s` | %s | %s | %s |", index, s.name, s.shows,
+                  raw_text.c_str(), mod_text.c_str());
     rows.push_back(row);
   }
   // The stress loop: races hide on quiet machines, so hammer load/start/free with every core busy.
@@ -150,13 +175,14 @@ int main(int argc, char** argv) {
     struct stress_row {
       const char* name;
       const char* shows;
-      std::wstring args;       // for racelab_stress.exe
-      DWORD expected;          // what a correct lab sees
-      bool raw_side;           // printed in the raw column (true) or the modref column
+      std::wstring args;  // for racelab_stress.exe
+      DWORD expected;     // what a correct lab sees
+      bool raw_side;      // printed in the raw column (true) or the modref column
     };
     const std::wstring cycles = std::to_wstring(stress_cycles);
     const stress_row stress_rows[] = {
-        {"stress_loop", "load, 8 mixed async ops, free at once, wait for unload; CPU load on every core",
+        {"stress_loop",
+         "load, 8 mixed async ops, free at once, wait for unload; CPU load on every core",
          L"raw " + cycles, lab_crash, true},
         {"stress_loop", "", L"modref " + cycles, lab_passed, false},
         {"stress_leak_check", "the handle check with one handle leaked per cycle on purpose",
@@ -165,30 +191,35 @@ int main(int argc, char** argv) {
     std::string raw_cell;
     double raw_seconds = 0;
     for (const stress_row& r : stress_rows) {
-      const std::wstring cmd = modref_test::quoted(modref_test::sibling(L"racelab_stress.exe")) + L" " + r.args;
+      const std::wstring cmd =
+          modref_test::quoted(modref_test::sibling(L"racelab_stress.exe")) + L" " + r.args;
       const auto begin = std::chrono::steady_clock::now();
       const DWORD code = modref_test::run_child(cmd, std::chrono::minutes(20), /*quiet=*/true);
-      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+      const double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
       const bool as_expected = r.expected == lab_crash ? code == lab_crash : code == r.expected;
       if (!as_expected) ++broken;
       if (r.raw_side) {
-        raw_cell = describe(code) + (as_expected ? "" : "  <-- BROKEN TEST: the raw loop did not crash");
+        raw_cell =
+            describe(code) + (as_expected ? "" : "  <-- BROKEN TEST: the raw loop did not crash");
         raw_seconds = seconds;
         continue;
       }
       ++index;
-      std::string cell = r.expected == lab_leak ? (code == lab_leak ? "LEAK detected, as intended" : describe(code))
-                                                 : describe(code);
+      std::string cell = r.expected == lab_leak
+                             ? (code == lab_leak ? "LEAK detected, as intended" : describe(code))
+                             : describe(code);
       if (!as_expected) cell += "  <-- modref FAILED";
       const std::string raw_text = r.expected == lab_leak ? "n/a" : raw_cell;
       char label[96];
       std::snprintf(label, sizeof label, "%s", r.name);
       std::printf("%-3d %-28s | %-52s | %s\n", index, label, raw_text.c_str(), cell.c_str());
       const char* shows = r.expected == lab_leak ? stress_rows[2].shows : stress_rows[0].shows;
-      std::printf("    %-28s   (%s; %.1f s)\n", "", shows, seconds + (r.expected == lab_leak ? 0 : raw_seconds));
+      std::printf("    %-28s   (%s; %.1f s)\n", "", shows,
+                  seconds + (r.expected == lab_leak ? 0 : raw_seconds));
       char row[512];
-      std::snprintf(row, sizeof row, "| %d | `%s` | %s | %s | %s |", index, r.name, shows, raw_text.c_str(),
-                    cell.c_str());
+      std::snprintf(row, sizeof row, "| %d | `%s` | %s | %s | %s |", index, r.name, shows,
+                    raw_text.c_str(), cell.c_str());
       rows.push_back(row);
     }
   }
@@ -199,14 +230,20 @@ int main(int argc, char** argv) {
   }
   if (explain) {
     std::printf(
-        "\nLegend: CRASH = Wine's \"Unhandled page fault on execute access\" in unmapped code or freed\n"
-        "data; CORRUPT = the worker read scrubbed memory; HANG = a wait that could never end, cut by a\n"
-        "bounded timeout; LEAK = a reference that was never given back; UNSAFE = the pool was used\n"
-        "during process termination, which Windows answers with a crash (TppRaiseInvalidParameter)\n"
-        "and Wine does not, so the lab reports the attempt. LIMIT rows document what the toolchain\n"
+        "\nLegend: CRASH = Wine's \"Unhandled page fault on execute access\" in unmapped code or "
+        "freed\n"
+        "data; CORRUPT = the worker read scrubbed memory; HANG = a wait that could never end, cut "
+        "by a\n"
+        "bounded timeout; LEAK = a reference that was never given back; UNSAFE = the pool was "
+        "used\n"
+        "during process termination, which Windows answers with a crash "
+        "(TppRaiseInvalidParameter)\n"
+        "and Wine does not, so the lab reports the attempt. LIMIT rows document what the "
+        "toolchain\n"
         "does and modref cannot change (docs/racelab.md).\n");
   }
-  std::printf("\n%s\n", broken == 0 ? "race lab: every raw pattern failed and every modref version passed"
-                                     : "race lab: EXPECTATIONS NOT MET (see the marked rows)");
+  std::printf("\n%s\n", broken == 0
+                            ? "race lab: every raw pattern failed and every modref version passed"
+                            : "race lab: EXPECTATIONS NOT MET (see the marked rows)");
   return broken == 0 ? 0 : 1;
 }

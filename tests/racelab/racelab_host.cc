@@ -40,7 +40,8 @@ HANDLE new_event() { return ::CreateEventW(nullptr, TRUE, FALSE, nullptr); }
 DWORD finish_unload_scenario(HMODULE) {
   ::SetEvent(g_io.go);  // the worker continues only now, with the DLL already freed by the host
   if (::WaitForSingleObject(g_io.done, kWorkBoundMs) != WAIT_OBJECT_0) return lab_hang;
-  if (g_io.worker != nullptr && ::WaitForSingleObject(g_io.worker, kWorkBoundMs) != WAIT_OBJECT_0) return lab_hang;
+  if (g_io.worker != nullptr && ::WaitForSingleObject(g_io.worker, kWorkBoundMs) != WAIT_OBJECT_0)
+    return lab_hang;
   if (!modref_test::wait_until_unloaded(g_dll_name)) return lab_leak;
   return g_io.result;
 }
@@ -62,7 +63,8 @@ int wmain(int argc, wchar_t** argv) {
   HMODULE dll = ::LoadLibraryW(modref_test::sibling(g_dll_name).c_str());
   if (dll == nullptr) return lab_setup_error;
   const std::string export_name = "scenario_" + std::string(scenario.begin(), scenario.end());
-  auto entry = reinterpret_cast<lab_entry>(reinterpret_cast<void*>(::GetProcAddress(dll, export_name.c_str())));
+  auto entry = reinterpret_cast<lab_entry>(
+      reinterpret_cast<void*>(::GetProcAddress(dll, export_name.c_str())));
   if (entry == nullptr) return lab_setup_error;
 
   if (scenario == L"unload_while_running" || scenario == L"free_then_exit_thread" ||
@@ -70,13 +72,14 @@ int wmain(int argc, wchar_t** argv) {
     if (entry(&g_io) != 0) return lab_setup_error;
     ::FreeLibrary(dll);  // the host lets go at once
     const DWORD outcome = finish_unload_scenario(dll);
-    if (scenario == L"thread_local_in_worker" && outcome == 1) return lab_passed;  // TLS destructor ran
+    if (scenario == L"thread_local_in_worker" && outcome == 1)
+      return lab_passed;  // TLS destructor ran
     return outcome == 1 ? lab_setup_error : outcome;
   }
   if (scenario == L"pin_inside_worker") {
     if (entry(&g_io) != 0 || g_io.held_thread == nullptr) return lab_setup_error;
-    ::FreeLibrary(dll);                    // while the worker is held before its first instruction
-    ::ResumeThread(g_io.held_thread);      // now let it start
+    ::FreeLibrary(dll);                // while the worker is held before its first instruction
+    ::ResumeThread(g_io.held_thread);  // now let it start
     ::CloseHandle(g_io.held_thread);
     return finish_unload_scenario(dll);
   }
@@ -91,7 +94,8 @@ int wmain(int argc, wchar_t** argv) {
   if (scenario == L"creation_fails") {
     g_io.inject_error = ERROR_NOT_ENOUGH_MEMORY;
     if (entry(&g_io) != ERROR_NOT_ENOUGH_MEMORY) return lab_setup_error;
-    auto live = reinterpret_cast<LONG (*)()>(reinterpret_cast<void*>(::GetProcAddress(dll, "live_objects")));
+    auto live = reinterpret_cast<LONG (*)()>(
+        reinterpret_cast<void*>(::GetProcAddress(dll, "live_objects")));
     const LONG leaked = live();
     ::FreeLibrary(dll);
     if (leaked != 0) return lab_leak;
@@ -101,7 +105,8 @@ int wmain(int argc, wchar_t** argv) {
   if (scenario == L"exe_global_at_exit") {
     if (entry(&g_io) != 0) return lab_setup_error;
     g_exe_state.armed = true;
-    return lab_passed;  // exit(): EXE globals die first (g_exe_state lets the worker look), then threads
+    return lab_passed;  // exit(): EXE globals die first (g_exe_state lets the worker look), then
+                        // threads
   }
   if (scenario == L"pool_in_global_dtor_at_exit" || scenario == L"global_thread_at_exit") {
     if (entry(&g_io) != 0) return lab_setup_error;

@@ -30,7 +30,8 @@ int count_threads() {
   entry.dwSize = sizeof(entry);
   int count = 0;
   const DWORD pid = ::GetCurrentProcessId();
-  for (BOOL more = ::Thread32First(snapshot, &entry); more; more = ::Thread32Next(snapshot, &entry)) {
+  for (BOOL more = ::Thread32First(snapshot, &entry); more;
+       more = ::Thread32Next(snapshot, &entry)) {
     if (entry.th32OwnerProcessID == pid) ++count;
   }
   ::CloseHandle(snapshot);
@@ -52,7 +53,8 @@ constexpr int kControlCycles = 50;
 
 int wmain(int argc, wchar_t** argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: racelab_stress <modref|raw> <cycles> [--leak-handle-on-purpose]\n");
+    std::fprintf(stderr,
+                 "usage: racelab_stress <modref|raw> <cycles> [--leak-handle-on-purpose]\n");
     return lab_setup_error;
   }
   const bool raw = std::wstring(argv[1]) == L"raw";
@@ -63,7 +65,8 @@ int wmain(int argc, wchar_t** argv) {
 
   std::atomic<bool> stop_load{false};
   std::vector<std::thread> load;
-  const unsigned load_threads = std::getenv("MODREF_STRESS_NO_LOAD") ? 0u : std::max(1u, std::thread::hardware_concurrency());
+  const unsigned load_threads =
+      std::getenv("MODREF_STRESS_NO_LOAD") ? 0u : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < load_threads; ++i) {
     // Busy for about a millisecond, then yield the core for a moment: every core stays loaded and
     // the scheduler keeps preempting the loop's threads, without starving wineserver (which every
@@ -90,7 +93,8 @@ int wmain(int argc, wchar_t** argv) {
     io.completed = 0;
     HMODULE dll = ::LoadLibraryW(dll_path.c_str());
     if (dll == nullptr) return lab_setup_error;
-    auto start = reinterpret_cast<DWORD (*)(stress_io*)>(reinterpret_cast<void*>(::GetProcAddress(dll, entry)));
+    auto start = reinterpret_cast<DWORD (*)(stress_io*)>(
+        reinterpret_cast<void*>(::GetProcAddress(dll, entry)));
     if (start == nullptr || start(&io) != 0) return lab_setup_error;
     ::FreeLibrary(dll);  // at once, as careless hosts do
     if (::WaitForSingleObject(io.all_done, kCycleBoundMs) != WAIT_OBJECT_0) {
@@ -125,10 +129,11 @@ int wmain(int argc, wchar_t** argv) {
   const int final_threads = count_threads();
   const double allowed = control_per_cycle * cycles + kHandleSlack;
   std::printf(
-      "%d cycles x %d operations: every cycle unloaded; handles %d -> %d (hand-written Win32 control: %.2f "
+      "%d cycles x %d operations: every cycle unloaded; handles %d -> %d (hand-written Win32 "
+      "control: %.2f "
       "per cycle, allowed growth %.0f), threads %d -> %d\n",
-      cycles, kStressOperations, baseline_handles, final_handles, control_per_cycle, allowed, baseline_threads,
-      final_threads);
+      cycles, kStressOperations, baseline_handles, final_handles, control_per_cycle, allowed,
+      baseline_threads, final_threads);
   if (final_handles - baseline_handles > allowed) {
     std::printf("handle count grew beyond the hand-written Win32 control: leak\n");
     return finish(lab_leak);

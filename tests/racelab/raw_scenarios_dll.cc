@@ -31,7 +31,8 @@ struct thread_params {
 DWORD WINAPI read_params(void* raw) {
   auto* params = static_cast<thread_params*>(raw);
   ::WaitForSingleObject(g_io->go, INFINITE);
-  g_io->result = std::memcmp(params->message, kLabMessage, sizeof kLabMessage) == 0 ? lab_passed : lab_corrupted;
+  g_io->result = std::memcmp(params->message, kLabMessage, sizeof kLabMessage) == 0 ? lab_passed
+                                                                                    : lab_corrupted;
   ::SetEvent(g_io->done);
   return 0;
 }
@@ -111,7 +112,8 @@ __declspec(dllexport) DWORD scenario_unload_while_running(lab_io* io) {
 //    hold it before its first instruction (seed 002 does the same with a debugger's ~f).
 DWORD WINAPI pin_then_work(void* raw) {
   HMODULE self = nullptr;
-  ::GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS, reinterpret_cast<LPCWSTR>(&pin_then_work), &self);
+  ::GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS,
+                       reinterpret_cast<LPCWSTR>(&pin_then_work), &self);
   wait_then_signal(raw);
   ::FreeLibraryAndExitThread(self, 0);
 }
@@ -127,14 +129,16 @@ __declspec(dllexport) DWORD scenario_pin_inside_worker(lab_io* io) {
 DWORD WINAPI free_then_exit(void* raw) {
   wait_then_signal(raw);
   HMODULE self = nullptr;
-  ::GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
-                       reinterpret_cast<LPCWSTR>(&free_then_exit), &self);
+  ::GetModuleHandleExW(
+      GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
+      reinterpret_cast<LPCWSTR>(&free_then_exit), &self);
   ::FreeLibrary(self);
   ::ExitThread(0);
 }
 __declspec(dllexport) DWORD scenario_free_then_exit_thread(lab_io* io) {
   HMODULE self = nullptr;
-  ::GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS, reinterpret_cast<LPCWSTR>(&free_then_exit), &self);
+  ::GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS,
+                       reinterpret_cast<LPCWSTR>(&free_then_exit), &self);
   HANDLE h = ::CreateThread(nullptr, 0, free_then_exit, io, 0, nullptr);
   if (h == nullptr) return ::GetLastError();
   io->worker = h;  // the host waits for this thread's end, so a crash in it cannot be missed
@@ -160,7 +164,8 @@ __declspec(dllexport) DWORD scenario_freed_parameter(lab_io* io) {
 __declspec(dllexport) DWORD scenario_creation_fails(lab_io* io) {
   auto* params = new counted_params;
   params->add_ref();  // the worker's reference
-  HANDLE h = io->inject_error != 0 ? nullptr : ::CreateThread(nullptr, 0, use_counted, params, 0, nullptr);
+  HANDLE h =
+      io->inject_error != 0 ? nullptr : ::CreateThread(nullptr, 0, use_counted, params, 0, nullptr);
   if (h == nullptr) {
     const DWORD error = io->inject_error != 0 ? io->inject_error : ::GetLastError();
     params->release();  // ours; the worker's reference leaks (the slip)
@@ -223,14 +228,16 @@ DWORD WINAPI use_thread_local(void* raw) {
   t_probe.used = true;
   wait_then_signal(raw);
   HMODULE self = nullptr;
-  ::GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
-                       reinterpret_cast<LPCWSTR>(&use_thread_local), &self);
+  ::GetModuleHandleExW(
+      GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
+      reinterpret_cast<LPCWSTR>(&use_thread_local), &self);
   ::FreeLibraryAndExitThread(self, 0);
 }
 __declspec(dllexport) DWORD scenario_thread_local_in_worker(lab_io* io) {
   g_io = io;
   HMODULE self = nullptr;
-  ::GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS, reinterpret_cast<LPCWSTR>(&use_thread_local), &self);
+  ::GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS,
+                       reinterpret_cast<LPCWSTR>(&use_thread_local), &self);
   HANDLE h = ::CreateThread(nullptr, 0, use_thread_local, io, 0, nullptr);
   if (h == nullptr) return ::GetLastError();
   ::CloseHandle(h);
@@ -238,7 +245,8 @@ __declspec(dllexport) DWORD scenario_thread_local_in_worker(lab_io* io) {
 }
 
 BOOL WINAPI DllMain(HINSTANCE, DWORD reason, void* reserved) {
-  if (reason == DLL_PROCESS_DETACH && reserved == nullptr && g_io != nullptr && g_worker != nullptr) {
+  if (reason == DLL_PROCESS_DETACH && reserved == nullptr && g_io != nullptr &&
+      g_worker != nullptr) {
     g_stop = 1;
     // 3 s bounds the deadlock so the lab can report it; the real code waited INFINITE.
     if (::WaitForSingleObject(g_worker, 3000) == WAIT_TIMEOUT) g_io->result = lab_hang;

@@ -17,35 +17,40 @@ namespace control {
 
 HMODULE pin_self() {
   HMODULE self = nullptr;
-  ::GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS, reinterpret_cast<LPCWSTR>(&pin_self), &self);
+  ::GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS, reinterpret_cast<LPCWSTR>(&pin_self),
+                       &self);
   return self;
 }
 
 DWORD WINAPI thread_operation(void* raw) {
   complete_one(static_cast<stress_io*>(raw));
   HMODULE self = nullptr;
-  ::GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
-                       reinterpret_cast<LPCWSTR>(&thread_operation), &self);
+  ::GetModuleHandleExW(
+      GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
+      reinterpret_cast<LPCWSTR>(&thread_operation), &self);
   ::FreeLibraryAndExitThread(self, 0);
 }
 
 void CALLBACK pool_operation(PTP_CALLBACK_INSTANCE instance, void* raw) {
   complete_one(static_cast<stress_io*>(raw));
   HMODULE self = nullptr;
-  ::GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
-                       reinterpret_cast<LPCWSTR>(&pool_operation), &self);
+  ::GetModuleHandleExW(
+      GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
+      reinterpret_cast<LPCWSTR>(&pool_operation), &self);
   ::FreeLibraryWhenCallbackReturns(instance, self);
 }
 
 // A self-closing one-shot timer, closed the way a careful hand-written version (and modref's
-// on_destroy::dont_wait) does it: a separate callback waits for the timer's callbacks and closes it.
+// on_destroy::dont_wait) does it: a separate callback waits for the timer's callbacks and closes
+// it.
 void CALLBACK close_timer(PTP_CALLBACK_INSTANCE instance, void* raw) {
   auto timer = static_cast<PTP_TIMER>(raw);
   ::WaitForThreadpoolTimerCallbacks(timer, FALSE);
   ::CloseThreadpoolTimer(timer);
   HMODULE self = nullptr;
-  ::GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
-                       reinterpret_cast<LPCWSTR>(&close_timer), &self);
+  ::GetModuleHandleExW(
+      GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
+      reinterpret_cast<LPCWSTR>(&close_timer), &self);
   ::FreeLibraryWhenCallbackReturns(instance, self);
 }
 
@@ -65,7 +70,8 @@ extern "C" __declspec(dllexport) DWORD stress_start_control(stress_io* io) {
       ::CloseHandle(h);
     }
     control::pin_self();
-    if (!::TrySubmitThreadpoolCallback(control::pool_operation, io, nullptr)) return ::GetLastError();
+    if (!::TrySubmitThreadpoolCallback(control::pool_operation, io, nullptr))
+      return ::GetLastError();
     control::pin_self();
     PTP_TIMER timer = ::CreateThreadpoolTimer(control::timer_operation, io, nullptr);
     if (timer == nullptr) return ::GetLastError();
@@ -118,7 +124,7 @@ struct one_shot_timer {
 
 DWORD start_timer(stress_io* io) {
   auto* holder = new one_shot_timer;
-  absl::StatusOr<modref::threadpool_timer<modref::on_destroy::dont_wait>> timer =
+  absl::StatusOr<modref::threadpool_timer<modref::on_destroy::dont_wait> > timer =
       modref::threadpool_timer<modref::on_destroy::dont_wait>::create([io, holder] {
         complete_one(io);
         delete holder;

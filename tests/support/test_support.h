@@ -45,7 +45,8 @@ inline bool is_loaded(const wchar_t* name) { return ::GetModuleHandleW(name) != 
 // With `quiet`, the child's standard output and error go to NUL (the race lab's children crash on
 // purpose, and Wine's crash report would interleave with the lab's table).
 inline DWORD run_child(std::wstring command_line,
-                       std::chrono::milliseconds bound = std::chrono::seconds(60), bool quiet = false) {
+                       std::chrono::milliseconds bound = std::chrono::seconds(60),
+                       bool quiet = false) {
   STARTUPINFOW si{};
   si.cb = sizeof(si);
   PROCESS_INFORMATION pi{};

@@ -180,7 +180,8 @@ TEST(Thread, CreationFailureGivesEverythingBack) {
   ASSERT_FALSE(t.ok());
   EXPECT_EQ(t.status().code(), absl::StatusCode::kResourceExhausted) << t.status();
   EXPECT_EQ(modref::win32_error_code(t.status()), std::optional<DWORD>(ERROR_NOT_ENOUGH_MEMORY));
-  EXPECT_EQ(::GetLastError(), static_cast<DWORD>(ERROR_NOT_ENOUGH_MEMORY)) << "GetLastError preserved";
+  EXPECT_EQ(::GetLastError(), static_cast<DWORD>(ERROR_NOT_ENOUGH_MEMORY))
+      << "GetLastError preserved";
   EXPECT_EQ(destroyed.use_count(), 1) << "the callable's copy was destroyed";
   EXPECT_EQ(modref::activity().live_pins, 0);
   EXPECT_EQ(modref::activity().live_contexts, 0);
@@ -245,10 +246,12 @@ TEST(JThread, PassesStopTokenAndStopsOnDestruction) {
 TEST(JThread, CallableWithoutStopTokenAndExplicitStop) {
   modref::jthread j([](int v) { return v; }, 9);
   EXPECT_EQ(*j.try_join(), 9u);
-  modref::jthread k([](std::stop_token stop, int v) {
-    while (!stop.stop_requested()) ::Sleep(1);
-    return v;
-  }, 4);
+  modref::jthread k(
+      [](std::stop_token stop, int v) {
+        while (!stop.stop_requested()) ::Sleep(1);
+        return v;
+      },
+      4);
   std::stop_source source = k.get_stop_source();
   EXPECT_TRUE(k.request_stop());
   EXPECT_FALSE(source.request_stop()) << "already requested";
@@ -271,7 +274,12 @@ TEST(JThread, MoveAssignmentStopsAndJoinsTheOldThread) {
 
 TEST(StartDetached, RunsAndReleasesEverything) {
   unique_event done;
-  ASSERT_TRUE(modref::start_detached([&done](int n) { if (n == 3) done.set(); }, 3).ok());
+  ASSERT_TRUE(modref::start_detached(
+                  [&done](int n) {
+                    if (n == 3) done.set();
+                  },
+                  3)
+                  .ok());
   EXPECT_TRUE(done.wait());
   EXPECT_TRUE(activity_drains());
 }
@@ -319,11 +327,13 @@ TEST_P(AsyncApiDll, WorkerOutlivesTheHostsFreeLibraryThenTheModuleUnloads) {
   EXPECT_TRUE(modref_test::is_loaded(L"async_api_dll.dll")) << "the worker's pin keeps it mapped";
   go.set();  // only now does the worker continue: without the pin it would run unmapped code
   EXPECT_TRUE(done.wait()) << "the worker finished its work";
-  EXPECT_TRUE(modref_test::wait_until_unloaded(L"async_api_dll.dll")) << "the last worker's exit unloads it";
+  EXPECT_TRUE(modref_test::wait_until_unloaded(L"async_api_dll.dll"))
+      << "the last worker's exit unloads it";
 }
 
 INSTANTIATE_TEST_SUITE_P(EachEntryPoint, AsyncApiDll,
-                         ::testing::Values("start_with_detached", "start_with_thread", "start_with_jthread"));
+                         ::testing::Values("start_with_detached", "start_with_thread",
+                                           "start_with_jthread"));
 
 TEST(AsyncApiDllFailures, InjectedFailuresLeakNothingAndTheDllStillUnloads) {
   HMODULE dll = ::LoadLibraryW(modref_test::sibling(L"async_api_dll.dll").c_str());

@@ -87,7 +87,8 @@ inline bool loader_lock_held_by_this_thread() noexcept {
 #if defined(_M_X64) || defined(__x86_64__)
   constexpr std::size_t kLoaderLockOffset = 0x110;
 #if defined(_MSC_VER) && !defined(__clang__)
-  peb = reinterpret_cast<const unsigned char*>(__readgsqword(0x60));  // TEB::ProcessEnvironmentBlock
+  peb =
+      reinterpret_cast<const unsigned char*>(__readgsqword(0x60));  // TEB::ProcessEnvironmentBlock
 #else
   // Inline assembly rather than NtCurrentTeb(): GCC 12 reports a false -Warray-bounds on MinGW's
   // __readgsqword.
@@ -135,11 +136,11 @@ inline BOOL dll_main(HINSTANCE /*instance*/, DWORD reason, void* reserved) noexc
 
 // MODREF_DEFINE_DLLMAIN()
 // Defines DllMain for a DLL that has none of its own, forwarding to modref::dll_main.
-#define MODREF_DEFINE_DLLMAIN()                                                                  \
-  extern "C" BOOL WINAPI DllMain(HINSTANCE modref_instance, DWORD modref_reason,                 \
-                                 LPVOID modref_reserved) {                                       \
-    return ::modref::dll_main(modref_instance, modref_reason, modref_reserved);                  \
-  }                                                                                              \
+#define MODREF_DEFINE_DLLMAIN()                                                  \
+  extern "C" BOOL WINAPI DllMain(HINSTANCE modref_instance, DWORD modref_reason, \
+                                 LPVOID modref_reserved) {                       \
+    return ::modref::dll_main(modref_instance, modref_reason, modref_reserved);  \
+  }                                                                              \
   static_assert(true, "MODREF_DEFINE_DLLMAIN() must be followed by a semicolon")
 
 #endif  // MODREF_DLL_MAIN_H_

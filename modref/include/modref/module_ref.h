@@ -88,7 +88,9 @@ inline module_state g_module_state;
 
 // detail::context_counter: a member of every modref context, so that activity() sees it.
 struct context_counter {
-  context_counter() noexcept { g_module_state.live_contexts.fetch_add(1, std::memory_order_relaxed); }
+  context_counter() noexcept {
+    g_module_state.live_contexts.fetch_add(1, std::memory_order_relaxed);
+  }
   context_counter(const context_counter&) noexcept : context_counter() {}
   context_counter& operator=(const context_counter&) noexcept { return *this; }
   ~context_counter() { g_module_state.live_contexts.fetch_sub(1, std::memory_order_relaxed); }
@@ -121,7 +123,8 @@ inline activity_snapshot activity() noexcept {
 // modref::can_unload_now()
 // True when modref holds nothing alive in this module: no live contexts, no pins of this module.
 // Combine it with your own object count in DllCanUnloadNow:
-//   STDAPI DllCanUnloadNow() { return modref::can_unload_now() && my_objects == 0 ? S_OK : S_FALSE; }
+//   STDAPI DllCanUnloadNow() { return modref::can_unload_now() && my_objects == 0 ? S_OK : S_FALSE;
+//   }
 inline bool can_unload_now() noexcept {
   const activity_snapshot now = activity();
   return now.live_contexts == 0 && now.live_pins == 0;
@@ -236,8 +239,8 @@ class module_ref {
     }
 #endif
     HMODULE module = nullptr;
-    if (!::GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS,
-                              static_cast<LPCWSTR>(address), &module)) {
+    if (!::GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS, static_cast<LPCWSTR>(address),
+                              &module)) {
       const DWORD error = ::GetLastError();
       return win32_error_status(
           error, absl::StrFormat("%s: GetModuleHandleExW(FROM_ADDRESS, %p): the address is not "

@@ -50,7 +50,7 @@ class termination_safe {
  public:
   // Constructs the T in place from `args`.
   template <class... Args>
-    requires std::constructible_from<T, Args...>
+  requires std::constructible_from<T, Args...>
   explicit termination_safe(Args&&... args) noexcept(std::is_nothrow_constructible_v<T, Args...>) {
     ::new (static_cast<void*>(storage_)) T(std::forward<Args>(args)...);
     alive_ = true;

@@ -47,8 +47,8 @@
 //   - add_ref(): relaxed fetch_add. Taking a new reference needs an existing one, and that existing
 //     reference already orders everything before it.
 //   - release(): acq_rel fetch_sub. Release makes this thread's writes to the object visible to the
-//     thread that drops the last reference; acquire on that last decrement makes them visible to the
-//     destructor. (A release decrement plus an acquire fence would do on hardware, but
+//     thread that drops the last reference; acquire on that last decrement makes them visible to
+//     the destructor. (A release decrement plus an acquire fence would do on hardware, but
 //     ThreadSanitizer does not model standalone fences, so acq_rel keeps TSan builds exact.)
 //   - use_count(): relaxed load; a diagnostic snapshot, never a synchronisation point.
 //   - single_thread_count is a plain integer for objects that never cross threads; it keeps the
@@ -175,7 +175,8 @@ class ref_counted {
   void add_ref() const noexcept {
     const auto before = count_.increment();
     if (before == 0) [[unlikely]] {
-      detail::refcount_failure(detail::type_name<Derived>(), "increment from zero (object already dead)");
+      detail::refcount_failure(detail::type_name<Derived>(),
+                               "increment from zero (object already dead)");
     }
     if (before >= CountPolicy::max_count) [[unlikely]] {
       detail::refcount_failure(detail::type_name<Derived>(), "overflow");
@@ -192,7 +193,8 @@ class ref_counted {
       return true;
     }
     if (before == 0) [[unlikely]] {
-      detail::refcount_failure(detail::type_name<Derived>(), "underflow (released more often than referenced)");
+      detail::refcount_failure(detail::type_name<Derived>(),
+                               "underflow (released more often than referenced)");
     }
     return false;
   }
@@ -251,11 +253,11 @@ class ref_ptr {
   ref_ptr(const ref_ptr& other) noexcept : ref_ptr(other.ptr_) {}
   ref_ptr(ref_ptr&& other) noexcept : ptr_(std::exchange(other.ptr_, nullptr)) {}
   template <class U>
-    requires std::convertible_to<U*, T*>
-  ref_ptr(const ref_ptr<U>& other) noexcept : ref_ptr(static_cast<T*>(other.get())) {}
+  requires std::convertible_to<U*, T*> ref_ptr(const ref_ptr<U>& other)
+  noexcept : ref_ptr(static_cast<T*>(other.get())) {}
   template <class U>
-    requires std::convertible_to<U*, T*>
-  ref_ptr(ref_ptr<U>&& other) noexcept : ptr_(other.detach()) {}
+  requires std::convertible_to<U*, T*> ref_ptr(ref_ptr<U>&& other)
+  noexcept : ptr_(other.detach()) {}
 
   ~ref_ptr() {
     if (ptr_ != nullptr) ptr_->release();

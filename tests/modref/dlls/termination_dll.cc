@@ -55,8 +55,8 @@ BOOL WINAPI DllMain(HINSTANCE instance, DWORD reason, void* reserved) {
   const BOOL ok = modref::dll_main(instance, reason, reserved);
   if (reason == DLL_PROCESS_DETACH) {
     char line[128];
-    std::snprintf(line, sizeof line, "detach reserved=%d terminating=%d\n", reserved != nullptr ? 1 : 0,
-                  modref::process_terminating() ? 1 : 0);
+    std::snprintf(line, sizeof line, "detach reserved=%d terminating=%d\n",
+                  reserved != nullptr ? 1 : 0, modref::process_terminating() ? 1 : 0);
     log_line(line);
   }
   return ok;

@@ -1,7 +1,7 @@
 // A test DLL with asynchronous entry points built on modref::thread, modref::jthread and
 // modref::start_detached. Each worker first waits on a "go" event the host sets only AFTER it has
-// called FreeLibrary, then signals "done": without modref's pin the worker would wake up in unmapped
-// code. Built with MODREF_TEST_SEAMS so the host can inject pin and CreateThread failures.
+// called FreeLibrary, then signals "done": without modref's pin the worker would wake up in
+// unmapped code. Built with MODREF_TEST_SEAMS so the host can inject pin and CreateThread failures.
 #include <windows.h>
 
 #include <memory>
@@ -30,8 +30,9 @@ __declspec(dllexport) DWORD start_with_detached(HANDLE go, HANDLE done) {
 }
 
 __declspec(dllexport) DWORD start_with_thread(HANDLE go, HANDLE done) {
-  absl::StatusOr<modref::thread> t = modref::thread::start(
-      modref::thread_options{.name = L"modref test worker"}, [go, done] { wait_then_signal(go, done); });
+  absl::StatusOr<modref::thread> t =
+      modref::thread::start(modref::thread_options{.name = L"modref test worker"},
+                            [go, done] { wait_then_signal(go, done); });
   if (!t.ok()) return code_of(t.status());
   t->detach();
   return 0;

@@ -18,7 +18,9 @@ std::atomic<bool> g_worker_ran{false};
 extern "C" {
 
 __declspec(dllexport) int join_status_code() { return g_join_status_code.load(); }
-__declspec(dllexport) BOOL join_threw_resource_deadlock() { return g_system_error_was_deadlock.load(); }
+__declspec(dllexport) BOOL join_threw_resource_deadlock() {
+  return g_system_error_was_deadlock.load();
+}
 __declspec(dllexport) BOOL worker_ran() { return g_worker_ran.load(); }
 
 BOOL WINAPI DllMain(HINSTANCE instance, DWORD reason, void* reserved) {

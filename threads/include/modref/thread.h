@@ -52,8 +52,8 @@
 //     suspended and drops the creator's reference before resuming it, so the last reference, and
 //     with it every destructor, always belongs to the worker.
 //   - The module stays loaded until FreeLibraryAndExitThread: after that the thread can no longer
-//     touch it. Objects the callable shares with others (a ref_ptr, a shared_ptr) die whenever their
-//     last owner lets go, as usual.
+//     touch it. Objects the callable shares with others (a ref_ptr, a shared_ptr) die whenever
+//     their last owner lets go, as usual.
 //   - Threads use CreateThread, not _beginthreadex; docs/design.md explains why.
 //
 // Thread safety: a thread object is used by one thread at a time, as std::thread. The module pin
@@ -223,7 +223,8 @@ absl::StatusOr<started_thread> start_thread(const thread_options& options, F&& f
 
   ref_ptr<context_type> context;
   try {
-    context = make_ref<context_type>(*std::move(pin), std::forward<F>(f), std::forward<Args>(args)...);
+    context =
+        make_ref<context_type>(*std::move(pin), std::forward<F>(f), std::forward<Args>(args)...);
   } catch (const std::bad_alloc&) {
     return absl::ResourceExhaustedError("modref: out of memory allocating the thread context");
   }
@@ -273,9 +274,11 @@ absl::StatusOr<started_thread> start_thread(const thread_options& options, F&& f
 
 inline std::system_error to_system_error(const absl::Status& status) {
   if (const std::optional<DWORD> code = win32_error_code(status)) {
-    return std::system_error(static_cast<int>(*code), std::system_category(), std::string(status.message()));
+    return std::system_error(static_cast<int>(*code), std::system_category(),
+                             std::string(status.message()));
   }
-  return std::system_error(std::make_error_code(std::errc::invalid_argument), std::string(status.message()));
+  return std::system_error(std::make_error_code(std::errc::invalid_argument),
+                           std::string(status.message()));
 }
 
 template <class F>
@@ -308,8 +311,8 @@ class thread {
   // Starts `f(args...)` on a new thread. Throws std::system_error on failure (the Win32 error as
   // a std::system_category code; std::errc::invalid_argument for an empty callable).
   template <class F, class... Args>
-    requires(!std::same_as<std::remove_cvref_t<F>, thread>) && detail::not_thread_options<F>
-  explicit thread(F&& f, Args&&... args)
+  requires(!std::same_as<std::remove_cvref_t<F>, thread>) &&
+      detail::not_thread_options<F> explicit thread(F&& f, Args&&... args)
       : thread(thread_options{}, std::forward<F>(f), std::forward<Args>(args)...) {}
 
   template <class F, class... Args>
@@ -324,12 +327,13 @@ class thread {
   // thread::start(f, args...)
   // As the constructor, but reports failure as a status instead of throwing.
   template <class F, class... Args>
-    requires detail::not_thread_options<F>
+  requires detail::not_thread_options<F>
   [[nodiscard]] static absl::StatusOr<thread> start(F&& f, Args&&... args) {
     return start(thread_options{}, std::forward<F>(f), std::forward<Args>(args)...);
   }
   template <class F, class... Args>
-  [[nodiscard]] static absl::StatusOr<thread> start(const thread_options& options, F&& f, Args&&... args) {
+  [[nodiscard]] static absl::StatusOr<thread> start(const thread_options& options, F&& f,
+                                                    Args&&... args) {
     absl::StatusOr<detail::started_thread> started =
         detail::start_thread(options, std::forward<F>(f), std::forward<Args>(args)...);
     if (!started.ok()) return started.status();
@@ -478,8 +482,8 @@ class jthread {
   jthread() noexcept : stop_(std::nostopstate) {}
 
   template <class F, class... Args>
-    requires(!std::same_as<std::remove_cvref_t<F>, jthread>) && detail::not_thread_options<F>
-  explicit jthread(F&& f, Args&&... args)
+  requires(!std::same_as<std::remove_cvref_t<F>, jthread>) &&
+      detail::not_thread_options<F> explicit jthread(F&& f, Args&&... args)
       : jthread(thread_options{}, std::forward<F>(f), std::forward<Args>(args)...) {}
 
   template <class F, class... Args>
@@ -490,15 +494,17 @@ class jthread {
   // jthread::start(f, args...)
   // As the constructor, but reports failure as a status instead of throwing.
   template <class F, class... Args>
-    requires detail::not_thread_options<F>
+  requires detail::not_thread_options<F>
   [[nodiscard]] static absl::StatusOr<jthread> start(F&& f, Args&&... args) {
     return start(thread_options{}, std::forward<F>(f), std::forward<Args>(args)...);
   }
   template <class F, class... Args>
-  [[nodiscard]] static absl::StatusOr<jthread> start(const thread_options& options, F&& f, Args&&... args) {
+  [[nodiscard]] static absl::StatusOr<jthread> start(const thread_options& options, F&& f,
+                                                     Args&&... args) {
     jthread j;
     j.stop_ = std::stop_source();
-    absl::StatusOr<thread> started = start_status_(options, j.stop_, std::forward<F>(f), std::forward<Args>(args)...);
+    absl::StatusOr<thread> started =
+        start_status_(options, j.stop_, std::forward<F>(f), std::forward<Args>(args)...);
     if (!started.ok()) return started.status();
     j.thread_ = *std::move(started);
     return j;
@@ -542,17 +548,20 @@ class jthread {
 
  private:
   template <class F, class... Args>
-  static absl::StatusOr<thread> start_status_(const thread_options& options, const std::stop_source& stop,
-                                              F&& f, Args&&... args) {
+  static absl::StatusOr<thread> start_status_(const thread_options& options,
+                                              const std::stop_source& stop, F&& f, Args&&... args) {
     if constexpr (std::is_invocable_v<std::decay_t<F>, std::stop_token, std::decay_t<Args>...>) {
-      return thread::start(options, std::forward<F>(f), stop.get_token(), std::forward<Args>(args)...);
+      return thread::start(options, std::forward<F>(f), stop.get_token(),
+                           std::forward<Args>(args)...);
     } else {
       return thread::start(options, std::forward<F>(f), std::forward<Args>(args)...);
     }
   }
   template <class F, class... Args>
-  static thread start_(const thread_options& options, const std::stop_source& stop, F&& f, Args&&... args) {
-    absl::StatusOr<thread> started = start_status_(options, stop, std::forward<F>(f), std::forward<Args>(args)...);
+  static thread start_(const thread_options& options, const std::stop_source& stop, F&& f,
+                       Args&&... args) {
+    absl::StatusOr<thread> started =
+        start_status_(options, stop, std::forward<F>(f), std::forward<Args>(args)...);
     if (!started.ok()) throw detail::to_system_error(started.status());
     return *std::move(started);
   }
@@ -582,7 +591,7 @@ class jthread {
 // asynchronous DLL entry point. The calling module is pinned before this returns and released by
 // the thread's last instruction. Returns the failure (nothing pinned, nothing leaked) otherwise.
 template <class F, class... Args>
-  requires detail::not_thread_options<F>
+requires detail::not_thread_options<F>
 [[nodiscard]] absl::Status start_detached(F&& f, Args&&... args) {
   return start_detached(thread_options{}, std::forward<F>(f), std::forward<Args>(args)...);
 }
@@ -600,7 +609,9 @@ template <class F, class... Args>
 
 template <>
 struct std::hash<modref::thread::id> {
-  std::size_t operator()(modref::thread::id i) const noexcept { return std::hash<DWORD>{}(i.value()); }
+  std::size_t operator()(modref::thread::id i) const noexcept {
+    return std::hash<DWORD>{}(i.value());
+  }
 };
 
 #endif  // MODREF_THREAD_H_
