@@ -41,7 +41,7 @@
 //     thread that happens. ref_counted's destructor is protected and non-virtual: objects are
 //     destroyed as the most-derived type T through `delete static_cast<T*>(this)`.
 //   - Copying or assigning a ref_counted object does not copy its count: the copy is a new object
-//     with a count of its own (zero until someone adds a reference, one after make_ref).
+//     that starts with a count of one, like every new object.
 //
 // Thread safety / memory ordering (atomic_count, the default policy)
 //   - add_ref(): relaxed fetch_add. Taking a new reference needs an existing one, and that existing
@@ -162,8 +162,9 @@ class ref_ptr;
 // Contract:
 //   - Derived objects are created with make_ref<Derived>() (count one) or with `new` and adopted;
 //     never on the stack or as a member while references are handed out.
-//   - add_ref() on an object whose count is zero fails fast (the object is dead or was never
-//     adopted), as does exceeding CountPolicy::max_count references.
+//   - add_ref() on an object whose count is zero fails fast (the object is already dead), as does
+//     exceeding CountPolicy::max_count references. An object made with `new` and handed to the
+//     adding ref_ptr(T*) constructor instead of ref_ptr(T*, adopt_ref) is not caught: it leaks.
 //   - release() that would go below zero fails fast.
 template <class Derived, class CountPolicy = atomic_count>
 class ref_counted {

@@ -45,7 +45,9 @@
 //   - ~jthread during process termination does nothing (the thread was already killed by the
 //     system; see <modref/dll_main.h>), and under the loader lock it requests stop and does not
 //     wait, saying so through OutputDebugString.
-//   - Every starting function has a non-throwing form returning absl::Status / absl::StatusOr.
+//   - Every starting function has a non-throwing form returning absl::Status / absl::StatusOr
+//     for every failure to start (pin, allocation, CreateThread); only exceptions thrown by
+//     copying or moving your callable and arguments propagate, as they would from std::thread.
 //
 // Lifetime
 //   - The context is destroyed on the worker thread, before it exits. modref creates the thread
@@ -86,6 +88,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "gsl/assert"
+#include "modref/detail/callables.h"
 #include "modref/dll_main.h"
 #include "modref/module_ref.h"
 #include "modref/refcount.h"
@@ -103,20 +106,6 @@ struct thread_options {
 };
 
 namespace detail {
-
-// True for types that can be null and should be checked before a thread is started for them:
-// function pointers, member pointers, and anything testable as bool (std::function,
-// absl::AnyInvocable).
-template <class F>
-bool callable_is_empty(const F& f) noexcept {
-  if constexpr (std::is_pointer_v<F> || std::is_member_pointer_v<F>) {
-    return f == nullptr;
-  } else if constexpr (requires { f.operator bool(); }) {
-    return !static_cast<bool>(f);
-  } else {
-    return false;  // lambdas and other function objects are never empty
-  }
-}
 
 // Converts a callable's result to a thread exit code.
 template <class R>
@@ -272,15 +261,6 @@ absl::StatusOr<started_thread> start_thread(const thread_options& options, F&& f
   return started_thread{handle, id};
 }
 
-inline std::system_error to_system_error(const absl::Status& status) {
-  if (const std::optional<DWORD> code = win32_error_code(status)) {
-    return std::system_error(static_cast<int>(*code), std::system_category(),
-                             std::string(status.message()));
-  }
-  return std::system_error(std::make_error_code(std::errc::invalid_argument),
-                           std::string(status.message()));
-}
-
 template <class F>
 concept not_thread_options = !std::same_as<std::remove_cvref_t<F>, thread_options>;
 
@@ -308,8 +288,9 @@ class thread {
 
   thread() noexcept = default;
 
-  // Starts `f(args...)` on a new thread. Throws std::system_error on failure (the Win32 error as
-  // a std::system_category code; std::errc::invalid_argument for an empty callable).
+  // Starts `f(args...)` on a new thread. Throws std::system_error on failure: the Win32 error as a
+  // std::system_category code, or the mapping of detail::to_system_error (invalid_argument for an
+  // empty callable, operation_not_permitted while the module is unloading, not_enough_memory).
   template <class F, class... Args>
   requires(!std::same_as<std::remove_cvref_t<F>, thread>) &&
       detail::not_thread_options<F> explicit thread(F&& f, Args&&... args)

@@ -115,6 +115,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "modref/detail/callables.h"
 #include "modref/dll_main.h"
 #include "modref/module_ref.h"
 #include "modref/refcount.h"
@@ -183,19 +184,6 @@ inline absl::Status tp_termination_refusal(std::string_view what) {
 inline absl::Status tp_empty_object(std::string_view what) {
   return absl::FailedPreconditionError(
       absl::StrCat(what, ": the object is empty (default-constructed, moved-from or reset)"));
-}
-
-// True for callables that can be null: function pointers, member pointers, and anything testable
-// as bool (std::function, absl::AnyInvocable). Lambdas are never empty.
-template <class F>
-bool tp_callable_is_empty(const F& f) noexcept {
-  if constexpr (std::is_pointer_v<F> || std::is_member_pointer_v<F>) {
-    return f == nullptr;
-  } else if constexpr (requires { f.operator bool(); }) {
-    return !static_cast<bool>(f);
-  } else {
-    return false;
-  }
 }
 
 inline absl::Status tp_empty_callable(std::string_view what) {
@@ -560,22 +548,9 @@ class tp_object {
   ref_ptr<state_type> state_;
 };
 
-// A status from a pool-object factory as the exception its throwing constructor reports.
-inline std::system_error tp_to_system_error(const absl::Status& status) {
-  if (const std::optional<DWORD> code = win32_error_code(status)) {
-    return std::system_error(static_cast<int>(*code), std::system_category(),
-                             std::string(status.message()));
-  }
-  std::errc errc = std::errc::invalid_argument;
-  if (status.code() == absl::StatusCode::kFailedPrecondition)
-    errc = std::errc::operation_not_permitted;
-  if (status.code() == absl::StatusCode::kResourceExhausted) errc = std::errc::not_enough_memory;
-  return std::system_error(std::make_error_code(errc), std::string(status.message()));
-}
-
 template <class T>
 T tp_value_or_throw(absl::StatusOr<T> result) {
-  if (!result.ok()) throw tp_to_system_error(result.status());
+  if (!result.ok()) throw to_system_error(result.status());
   return *std::move(result);
 }
 
@@ -617,7 +592,7 @@ template <class F>
                 "modref::submit: the callable must be invocable with no arguments (as an rvalue); "
                 "capture what it needs");
   if (detail::tp_process_terminating()) return detail::tp_termination_refusal("modref::submit");
-  if (detail::tp_callable_is_empty(f)) return detail::tp_empty_callable("modref::submit");
+  if (detail::callable_is_empty(f)) return detail::tp_empty_callable("modref::submit");
   absl::StatusOr<module_ref> pin = module_ref::pin_current();
   if (!pin.ok()) return pin.status();
 
@@ -736,7 +711,7 @@ class threadpool_work {
                   "object: calls may run concurrently on several pool threads. Drop `mutable` and "
                   "guard shared state (e.g. with absl::Mutex)");
     constexpr std::string_view what = "modref::threadpool_work::create";
-    if (detail::tp_callable_is_empty(f)) return detail::tp_empty_callable(what);
+    if (detail::callable_is_empty(f)) return detail::tp_empty_callable(what);
     try {
       return impl::create(options, typename impl::callable_type(std::forward<F>(f)), what);
     } catch (const std::bad_alloc&) {
@@ -875,7 +850,7 @@ class threadpool_timer {
                   "object: calls may overlap when a period is shorter than a call. Drop `mutable` "
                   "and guard shared state (e.g. with absl::Mutex)");
     constexpr std::string_view what = "modref::threadpool_timer::create";
-    if (detail::tp_callable_is_empty(f)) return detail::tp_empty_callable(what);
+    if (detail::callable_is_empty(f)) return detail::tp_empty_callable(what);
     try {
       return impl::create(options, typename impl::callable_type(std::forward<F>(f)), what);
     } catch (const std::bad_alloc&) {
@@ -1000,7 +975,7 @@ class threadpool_wait {
                   "f(TP_WAIT_RESULT) or f(). Drop `mutable` and guard shared state (e.g. with "
                   "absl::Mutex)");
     constexpr std::string_view what = "modref::threadpool_wait::create";
-    if (detail::tp_callable_is_empty(f)) return detail::tp_empty_callable(what);
+    if (detail::callable_is_empty(f)) return detail::tp_empty_callable(what);
     try {
       if constexpr (takes_result) {
         return impl::create(options, typename impl::callable_type(std::forward<F>(f)), what);

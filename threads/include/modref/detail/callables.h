@@ -1,0 +1,58 @@
+// <modref/detail/callables.h> — internal helpers shared by <modref/thread.h> and
+// <modref/threadpool.h>: the empty-callable check every starter makes before it pins anything, and
+// the mapping from a modref status to the std::system_error that throwing constructors report.
+// Not part of the public API.
+#ifndef MODREF_DETAIL_CALLABLES_H_
+#define MODREF_DETAIL_CALLABLES_H_
+
+#ifndef _WIN32
+#error "<modref/detail/callables.h> is Windows-only"
+#endif
+
+#include <optional>
+#include <string>
+#include <system_error>
+#include <type_traits>
+
+#include "absl/status/status.h"
+#include "modref/win32_error.h"
+
+namespace modref::detail {
+
+// True for callables that can be null and are: null function and member pointers, and function
+// objects testable as bool that test false (std::function, absl::AnyInvocable). Lambdas and other
+// function objects are never empty.
+template <class F>
+bool callable_is_empty(const F& f) noexcept {
+  if constexpr (std::is_pointer_v<F> || std::is_member_pointer_v<F>) {
+    return f == nullptr;
+  } else if constexpr (requires { f.operator bool(); }) {
+    return !static_cast<bool>(f);
+  } else {
+    return false;
+  }
+}
+
+// The exception a throwing constructor reports for a failed start:
+//   - a status carrying a Win32 error: that error in std::system_category();
+//   - otherwise by status code: kFailedPrecondition -> errc::operation_not_permitted (process
+//     termination, module unloading, ...), kResourceExhausted -> errc::not_enough_memory,
+//     anything else (an empty callable, a bad argument) -> errc::invalid_argument.
+// The message is the status message.
+inline std::system_error to_system_error(const absl::Status& status) {
+  if (const std::optional<DWORD> code = win32_error_code(status)) {
+    return std::system_error(static_cast<int>(*code), std::system_category(),
+                             std::string(status.message()));
+  }
+  std::errc errc = std::errc::invalid_argument;
+  if (status.code() == absl::StatusCode::kFailedPrecondition) {
+    errc = std::errc::operation_not_permitted;
+  } else if (status.code() == absl::StatusCode::kResourceExhausted) {
+    errc = std::errc::not_enough_memory;
+  }
+  return std::system_error(std::make_error_code(errc), std::string(status.message()));
+}
+
+}  // namespace modref::detail
+
+#endif  // MODREF_DETAIL_CALLABLES_H_
