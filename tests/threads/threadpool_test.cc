@@ -579,6 +579,33 @@ TEST(ThreadpoolTimer, PeriodicFiresUntilDestroyed) {
   EXPECT_EQ(calls.load(), at_destruction);
 }
 
+// A one-shot timer that re-arms itself from its own callback, destroyed while it does so: the
+// close must not leave it armed (a firing after CloseThreadpoolTimer would run a destroyed
+// callable), and set() from a callback that starts during the close is refused.
+TEST(ThreadpoolTimer, SelfReArmingTimerIsQuiescedByTheDestructor) {
+  std::atomic<int> calls{0};
+  std::atomic<int> refused{0};
+  event running;
+  {
+    // A raw pointer that stays valid while the destructor runs (unique_ptr::reset would null it
+    // before destroying, and the callback must reach the object being destroyed).
+    std::atomic<modref::threadpool_timer<on_destroy::wait>*> self{nullptr};
+    auto* timer = new modref::threadpool_timer<on_destroy::wait>([&] {
+      ++calls;
+      running.set();
+      if (!self.load()->set(milliseconds(1)).ok()) ++refused;
+    });
+    self = timer;
+    ASSERT_TRUE(timer->set(milliseconds(0)).ok());
+    ASSERT_TRUE(running.wait());
+    delete timer;  // while the timer keeps re-arming itself every millisecond
+  }
+  const int at_destruction = calls.load();
+  // A timer left armed would fire within a millisecond or two of the close; watch a while.
+  ::Sleep(kQuietMs);
+  EXPECT_EQ(calls.load(), at_destruction);
+}
+
 TEST(ThreadpoolTimer, StopDisarms) {
   const settles_at_end settles;
   std::atomic<int> calls{0};

@@ -256,6 +256,9 @@ struct tp_state final : ref_counted<tp_state<Signature>> {
   void* handle = nullptr;  // the PTP_WORK, PTP_TIMER or PTP_WAIT
   // Set when queued callbacks must be dropped without waiting (see the header comment).
   std::atomic<bool> drop_queued{false};
+  // Set first thing when the object starts closing: set() then refuses, so a callback cannot
+  // re-arm its own timer or wait behind the close's back (see tp_quiesce).
+  std::atomic<bool> closing{false};
 };
 
 // The state whose callback is running on this thread, so that a destructor called from its own
@@ -365,6 +368,20 @@ struct tp_wait_traits {
   static void close(handle_type h) noexcept { ::CloseThreadpoolWait(h); }
 };
 
+// detail::tp_quiesce<Traits>(state, handle, cancel)
+// Stops queueing and waits for the object's callbacks, twice: a callback that was already running
+// when `closing` was set may have re-armed its own timer or wait before it returned, and the
+// second stop and wait catch that. Callbacks that start after `closing` cannot re-arm.
+template <class Traits>
+void tp_quiesce(typename Traits::state_type& state, typename Traits::handle_type handle,
+                bool cancel) noexcept {
+  state.closing.store(true, std::memory_order_release);  // pairs with the acquire in set()
+  for (int pass = 0; pass < 2; ++pass) {
+    Traits::stop(handle);
+    Traits::wait_callbacks(handle, cancel);
+  }
+}
+
 // detail::tp_closer_entry<Traits>
 // The closing callback of a destructor that did not wait. It runs on the default pool (never on a
 // custom pool that might have no free thread), waits for the object's callbacks, closes the
@@ -376,7 +393,7 @@ void CALLBACK tp_closer_entry(PTP_CALLBACK_INSTANCE instance, void* raw) noexcep
   {
     ref_ptr<state_type> state(static_cast<state_type*>(raw), adopt_ref);
     const auto handle = static_cast<typename Traits::handle_type>(state->handle);
-    Traits::wait_callbacks(handle, false);
+    tp_quiesce<Traits>(*state, handle, false);
     Traits::close(handle);
     module = state->pin.release();
   }  // The callable dies here, after the last callback that could use it.
@@ -451,6 +468,10 @@ class tp_object {
   absl::Status usable(std::string_view what) const {
     if (!state_) return tp_empty_object(what);
     if (tp_process_terminating()) return tp_termination_refusal(what);
+    if (state_->closing.load(std::memory_order_acquire)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(what, ": the object is being destroyed; it cannot be armed again"));
+    }
     return absl::OkStatus();
   }
 
@@ -489,12 +510,13 @@ class tp_object {
       return;
     }
     const handle_type handle = get();
+    state_->closing.store(true, std::memory_order_release);  // no re-arming from now on
     Traits::stop(handle);
     if constexpr (Policy != on_destroy::dont_wait) {
       const bool own_callback = running_here();
       const bool loader_lock = loader_lock_held_by_this_thread();
       if (!own_callback && !loader_lock) {
-        Traits::wait_callbacks(handle, Policy == on_destroy::cancel);
+        tp_quiesce<Traits>(*state_, handle, Policy == on_destroy::cancel);
         Traits::close(handle);
         state_.reset();  // every callback is over: destroy the callable here, release the pin
         return;
