@@ -580,8 +580,12 @@ TEST(ThreadpoolTimer, PeriodicFiresUntilDestroyed) {
 }
 
 // A one-shot timer that re-arms itself from its own callback, destroyed while it does so: the
-// close must not leave it armed (a firing after CloseThreadpoolTimer would run a destroyed
-// callable), and set() from a callback that starts during the close is refused.
+// close must not leave it armed (Windows documents that callbacks may run after
+// CloseThreadpoolTimer unless the timer was disarmed and waited for, and such a firing would run a
+// destroyed callable), and set() from a callback that starts during the close is refused.
+// Honest limit: under Wine 8 this test also passes with the protection removed (Wine's
+// CloseThreadpoolTimer drops a pending expiry), so here it guards against regressions that crash
+// or hang, not against the Windows-only window.
 TEST(ThreadpoolTimer, SelfReArmingTimerIsQuiescedByTheDestructor) {
   std::atomic<int> calls{0};
   std::atomic<int> refused{0};
