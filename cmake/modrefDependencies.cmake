@@ -18,10 +18,19 @@ function(modref_find_abseil)
   if(MODREF_ABSEIL_SOURCE_DIR)
     set(ABSL_PROPAGATE_CXX_STD ON CACHE BOOL "" FORCE)
     set(ABSL_BUILD_TESTING OFF CACHE BOOL "" FORCE)
-    set(ABSL_ENABLE_INSTALL OFF CACHE BOOL "" FORCE)
+    # With MODREF_INSTALL, Abseil installs itself next to modref (its own abslConfig.cmake, found
+    # by the installed modrefConfig.cmake's find_dependency). Installing needs every Abseil
+    # library built, so Abseil is EXCLUDE_FROM_ALL only without install rules (MODREF_INSTALL=OFF
+    # builds just the libraries modref's tests link).
+    set(ABSL_ENABLE_INSTALL ${MODREF_INSTALL} CACHE BOOL "" FORCE)
+    if(MODREF_INSTALL)
+      set(exclude "")
+    else()
+      set(exclude EXCLUDE_FROM_ALL)
+    endif()
     # Abseil is linked statically into every module that uses modref.
     set(BUILD_SHARED_LIBS OFF)
-    add_subdirectory("${MODREF_ABSEIL_SOURCE_DIR}" "${CMAKE_BINARY_DIR}/_deps/abseil" EXCLUDE_FROM_ALL SYSTEM)
+    add_subdirectory("${MODREF_ABSEIL_SOURCE_DIR}" "${CMAKE_BINARY_DIR}/_deps/abseil" ${exclude} SYSTEM)
   else()
     find_package(absl CONFIG REQUIRED)
   endif()
@@ -31,9 +40,14 @@ function(modref_find_gsl)
   if(TARGET Microsoft.GSL::GSL)
     return()
   endif()
+  # GSL is header-only. When it comes from a header directory, modref_gsl_headers stands in for
+  # Microsoft.GSL::GSL; its MODREF_GSL_HEADERS property names the real gsl/ folder, which
+  # modrefInstall.cmake installs (as include/gsl, with a Microsoft.GSL package config).
   if(MODREF_GSL_INCLUDE_DIR)
     add_library(modref_gsl_headers INTERFACE)
-    target_include_directories(modref_gsl_headers SYSTEM INTERFACE "${MODREF_GSL_INCLUDE_DIR}")
+    target_include_directories(modref_gsl_headers SYSTEM INTERFACE "$<BUILD_INTERFACE:${MODREF_GSL_INCLUDE_DIR}>")
+    target_include_directories(modref_gsl_headers INTERFACE "$<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>")
+    set_target_properties(modref_gsl_headers PROPERTIES MODREF_GSL_HEADERS "${MODREF_GSL_INCLUDE_DIR}/gsl")
     add_library(Microsoft.GSL::GSL ALIAS modref_gsl_headers)
   elseif(CMAKE_CROSSCOMPILING AND EXISTS /usr/include/gsl/gsl)
     # Debian's libmsgsl-dev is header-only. Expose just /usr/include/gsl through a staging
@@ -42,7 +56,9 @@ function(modref_find_gsl)
     file(MAKE_DIRECTORY "${stage}")
     file(CREATE_LINK /usr/include/gsl "${stage}/gsl" SYMBOLIC)
     add_library(modref_gsl_headers INTERFACE)
-    target_include_directories(modref_gsl_headers SYSTEM INTERFACE "${stage}")
+    target_include_directories(modref_gsl_headers SYSTEM INTERFACE "$<BUILD_INTERFACE:${stage}>")
+    target_include_directories(modref_gsl_headers INTERFACE "$<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>")
+    set_target_properties(modref_gsl_headers PROPERTIES MODREF_GSL_HEADERS /usr/include/gsl)
     add_library(Microsoft.GSL::GSL ALIAS modref_gsl_headers)
   else()
     find_package(Microsoft.GSL CONFIG REQUIRED)
