@@ -67,3 +67,27 @@ function(modref_set_test_environment test)
       "WINEDEBUG=-all;WINEDLLOVERRIDES=winedbg.exe=d;WINEPREFIX=${prefix}")
   endif()
 endfunction()
+
+# modref_link_shared_runtime(target): link against the shared MinGW runtime (libstdc++-6.dll,
+# libgcc_s_seh-1.dll, libwinpthread-1.dll) and copy those DLLs next to the target. The race lab's
+# stress loop needs it: under Wine 8, a DLL that links libstdc++ statically and includes <iostream>
+# (Abseil's status.h does) leaks per load/unload and aborts after about a thousand cycles in one
+# process (docs/testing.md). With one shared runtime per process, as MSVC /MD users have, the loop
+# measures modref rather than that.
+function(modref_link_shared_runtime target)
+  if(NOT MINGW)
+    return()
+  endif()
+  foreach(dll libstdc++-6.dll libgcc_s_seh-1.dll libwinpthread-1.dll)
+    execute_process(COMMAND ${CMAKE_CXX_COMPILER} -print-file-name=${dll}
+                    OUTPUT_VARIABLE path OUTPUT_STRIP_TRAILING_WHITESPACE)
+    if(NOT IS_ABSOLUTE "${path}" AND EXISTS "${CMAKE_FIND_ROOT_PATH}/lib/${dll}")
+      set(path "${CMAKE_FIND_ROOT_PATH}/lib/${dll}")
+    endif()
+    if(NOT EXISTS "${path}")
+      message(FATAL_ERROR "modref: cannot find the MinGW runtime DLL ${dll}")
+    endif()
+    add_custom_command(TARGET ${target} POST_BUILD
+      COMMAND ${CMAKE_COMMAND} -E copy_if_different "${path}" "$<TARGET_FILE_DIR:${target}>")
+  endforeach()
+endfunction()

@@ -124,6 +124,9 @@ int wmain(int argc, wchar_t** argv) {
   const int baseline_threads = count_threads();
   for (int cycle = 0; cycle < cycles; ++cycle) {
     if (int r = run_cycle("stress_start", cycle); r != lab_passed) return finish(r);
+    if ((cycle + 1) % 250 == 0) {
+      std::fprintf(stderr, "cycle %d: %d handles\n", cycle + 1, modref_test::count_open_handles());
+    }
   }
   const int final_handles = modref_test::count_open_handles();
   const int final_threads = count_threads();
