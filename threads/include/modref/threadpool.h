@@ -315,6 +315,18 @@ struct tp_work_traits {
   using signature = void() const;
   using state_type = tp_state<signature>;
   static constexpr const char* kCreate = "CreateThreadpoolWork";
+  static constexpr std::string_view kCreateWhat = "modref::threadpool_work::create";
+  static constexpr std::string_view kWaitWhat = "modref::threadpool_work::wait_for_callbacks";
+  static constexpr std::string_view kCancelWhat = "modref::threadpool_work::cancel_and_wait";
+
+  template <class F>
+  static absl::AnyInvocable<signature> adapt(F&& f) {
+    static_assert(std::is_invocable_v<const std::decay_t<F>&>,
+                  "modref::threadpool_work: the callable must be invocable as f() on a const "
+                  "object: calls may run concurrently on several pool threads. Drop `mutable` and "
+                  "guard shared state (e.g. with absl::Mutex)");
+    return absl::AnyInvocable<signature>(std::forward<F>(f));
+  }
 
   static void CALLBACK entry(PTP_CALLBACK_INSTANCE, void* raw, PTP_WORK) noexcept {
     tp_run(static_cast<const state_type*>(raw));
@@ -334,6 +346,18 @@ struct tp_timer_traits {
   using signature = void() const;
   using state_type = tp_state<signature>;
   static constexpr const char* kCreate = "CreateThreadpoolTimer";
+  static constexpr std::string_view kCreateWhat = "modref::threadpool_timer::create";
+  static constexpr std::string_view kWaitWhat = "modref::threadpool_timer::wait_for_callbacks";
+  static constexpr std::string_view kCancelWhat = "modref::threadpool_timer::cancel_and_wait";
+
+  template <class F>
+  static absl::AnyInvocable<signature> adapt(F&& f) {
+    static_assert(std::is_invocable_v<const std::decay_t<F>&>,
+                  "modref::threadpool_timer: the callable must be invocable as f() on a const "
+                  "object: calls may overlap when a period is shorter than a call. Drop `mutable` "
+                  "and guard shared state (e.g. with absl::Mutex)");
+    return absl::AnyInvocable<signature>(std::forward<F>(f));
+  }
 
   static void CALLBACK entry(PTP_CALLBACK_INSTANCE, void* raw, PTP_TIMER) noexcept {
     tp_run(static_cast<const state_type*>(raw));
@@ -353,6 +377,26 @@ struct tp_wait_traits {
   using signature = void(TP_WAIT_RESULT) const;
   using state_type = tp_state<signature>;
   static constexpr const char* kCreate = "CreateThreadpoolWait";
+  static constexpr std::string_view kCreateWhat = "modref::threadpool_wait::create";
+  static constexpr std::string_view kWaitWhat = "modref::threadpool_wait::wait_for_callbacks";
+  static constexpr std::string_view kCancelWhat = "modref::threadpool_wait::cancel_and_wait";
+
+  // Accepts f(TP_WAIT_RESULT) and f(); the latter is wrapped to ignore the result.
+  template <class F>
+  static absl::AnyInvocable<signature> adapt(F&& f) {
+    using fn_type = std::decay_t<F>;
+    constexpr bool takes_result = std::is_invocable_v<const fn_type&, TP_WAIT_RESULT>;
+    static_assert(takes_result || std::is_invocable_v<const fn_type&>,
+                  "modref::threadpool_wait: the callable must be invocable on a const object as "
+                  "f(TP_WAIT_RESULT) or f(). Drop `mutable` and guard shared state (e.g. with "
+                  "absl::Mutex)");
+    if constexpr (takes_result) {
+      return absl::AnyInvocable<signature>(std::forward<F>(f));
+    } else {
+      return absl::AnyInvocable<signature>(
+          [fn = fn_type(std::forward<F>(f))](TP_WAIT_RESULT) { fn(); });
+    }
+  }
 
   static void CALLBACK entry(PTP_CALLBACK_INSTANCE, void* raw, PTP_WAIT,
                              TP_WAIT_RESULT result) noexcept {
@@ -588,6 +632,88 @@ template <class F, class Self>
 concept tp_not_self = !std::same_as<std::remove_cvref_t<F>, Self> &&
                       !std::same_as<std::remove_cvref_t<F>, threadpool_options>;
 
+// detail::tp_facade<Derived, Traits, Policy>
+// What threadpool_work, threadpool_timer and threadpool_wait share: the factories, the explicit
+// waits, reset/get/swap, and the one owned tp_object. Each public class adds its own way of
+// queueing calls (submit, set, stop).
+template <class Derived, class Traits, on_destroy Policy>
+class tp_facade {
+ protected:
+  using impl = tp_object<Traits, Policy>;
+
+ public:
+  using native_handle_type = typename Traits::handle_type;
+  static constexpr on_destroy destroy_policy = Policy;
+
+  // create(f) / create(options, f)
+  // Pins the calling module and creates the pool object for `f` (see the public class for the
+  // call signature). kInvalidArgument for an empty callable, kFailedPrecondition during process
+  // termination or while the module unloads, kResourceExhausted without memory, the Win32 error
+  // otherwise.
+  template <class F>
+  requires tp_not_self<F, Derived>
+  [[nodiscard]] static absl::StatusOr<Derived> create(F&& f) {
+    return create(threadpool_options{}, std::forward<F>(f));
+  }
+  template <class F>
+  [[nodiscard]] static absl::StatusOr<Derived> create(const threadpool_options& options, F&& f) {
+    absl::StatusOr<impl> made = make_(options, std::forward<F>(f));
+    if (!made.ok()) return made.status();
+    Derived object;
+    object.impl_ = *std::move(made);
+    return object;
+  }
+
+  // wait_for_callbacks()
+  // Waits until every queued and running call has returned (a timer or wait stays armed).
+  // kFailedPrecondition on an empty object, during process termination, from one of the object's
+  // own callbacks or under the loader lock.
+  [[nodiscard]] absl::Status wait_for_callbacks() {
+    return impl_.wait_callbacks(false, Traits::kWaitWhat);
+  }
+
+  // cancel_and_wait()
+  // Stops queueing (disarms a timer or wait), drops queued calls and waits for running ones.
+  // Refused as wait_for_callbacks() is.
+  [[nodiscard]] absl::Status cancel_and_wait() {
+    return impl_.wait_callbacks(true, Traits::kCancelWhat);
+  }
+
+  // reset()
+  // Ends the object now, according to Policy, and leaves it empty.
+  void reset() noexcept { impl_ = impl(); }
+
+  native_handle_type get() const noexcept { return impl_.get(); }
+  explicit operator bool() const noexcept { return static_cast<bool>(impl_); }
+  void swap(Derived& other) noexcept { impl_.swap(other.impl_); }
+  friend void swap(Derived& a, Derived& b) noexcept { a.swap(b); }
+
+ protected:
+  tp_facade() noexcept = default;
+  // The throwing constructors' work: std::system_error on failure (see create()).
+  template <class F>
+  tp_facade(const threadpool_options& options, F&& f)
+      : impl_(tp_value_or_throw(make_(options, std::forward<F>(f)))) {}
+  tp_facade(tp_facade&&) noexcept = default;
+  // Move assignment first ends the current object according to Policy.
+  tp_facade& operator=(tp_facade&&) noexcept = default;
+  // Ends the object according to Policy (see the header comment).
+  ~tp_facade() = default;
+
+  template <class F>
+  static absl::StatusOr<impl> make_(const threadpool_options& options, F&& f) {
+    constexpr std::string_view what = Traits::kCreateWhat;
+    if (callable_is_empty(f)) return tp_empty_callable(what);
+    try {
+      return impl::create(options, Traits::adapt(std::forward<F>(f)), what);
+    } catch (const std::bad_alloc&) {
+      return absl::ResourceExhaustedError(absl::StrCat(what, ": out of memory for the callable"));
+    }
+  }
+
+  impl impl_;
+};
+
 }  // namespace detail
 
 // modref::submit(f) / modref::submit(options, f)
@@ -649,147 +775,52 @@ template <class F>
 }
 
 // modref::threadpool_work<Policy>
-// A pool work object bound to a callable: each submit() queues one call of it.
+// A pool work object bound to a callable, called as `f()` on a const object: each submit() queues
+// one call of it. Also: create(), wait_for_callbacks(), cancel_and_wait(), reset(), get(), swap()
+// (detail::tp_facade).
 template <on_destroy Policy>
-class threadpool_work {
-  using impl = detail::tp_object<detail::tp_work_traits, Policy>;
+class threadpool_work
+    : public detail::tp_facade<threadpool_work<Policy>, detail::tp_work_traits, Policy> {
+  using base = detail::tp_facade<threadpool_work<Policy>, detail::tp_work_traits, Policy>;
 
  public:
-  using native_handle_type = PTP_WORK;
-  static constexpr on_destroy destroy_policy = Policy;
-
   // An empty object: owns nothing; submit() returns kFailedPrecondition.
   threadpool_work() noexcept = default;
-
   // Creates the work object; throws std::system_error on failure (see create()).
   template <class F>
   requires detail::tp_not_self<F, threadpool_work>
   explicit threadpool_work(F&& f) : threadpool_work(threadpool_options{}, std::forward<F>(f)) {}
   template <class F>
-  threadpool_work(const threadpool_options& options, F&& f)
-      : impl_(detail::tp_value_or_throw(make_(options, std::forward<F>(f)))) {}
-
-  // threadpool_work::create(f) / create(options, f)
-  // Pins the calling module and creates the work object for `f`, which must be callable as
-  // `f()` on a const object. kInvalidArgument for an empty callable, kFailedPrecondition during
-  // process termination, the Win32 error otherwise.
-  template <class F>
-  requires detail::tp_not_self<F, threadpool_work>
-  [[nodiscard]] static absl::StatusOr<threadpool_work> create(F&& f) {
-    return create(threadpool_options{}, std::forward<F>(f));
-  }
-  template <class F>
-  [[nodiscard]] static absl::StatusOr<threadpool_work> create(const threadpool_options& options,
-                                                              F&& f) {
-    absl::StatusOr<impl> made = make_(options, std::forward<F>(f));
-    if (!made.ok()) return made.status();
-    threadpool_work work;
-    work.impl_ = *std::move(made);
-    return work;
-  }
-
-  threadpool_work(threadpool_work&&) noexcept = default;
-  // Move assignment first ends the current object according to Policy.
-  threadpool_work& operator=(threadpool_work&&) noexcept = default;
-  // ~threadpool_work: ends the object according to Policy (see the header comment).
-  ~threadpool_work() = default;
+  threadpool_work(const threadpool_options& options, F&& f) : base(options, std::forward<F>(f)) {}
 
   // threadpool_work::submit()
   // Queues one call of the callable (SubmitThreadpoolWork). kFailedPrecondition on an empty
   // object or during process termination.
   [[nodiscard]] absl::Status submit() {
-    if (absl::Status ok = impl_.usable("modref::threadpool_work::submit"); !ok.ok()) return ok;
-    ::SubmitThreadpoolWork(impl_.get());
+    if (absl::Status ok = this->impl_.usable("modref::threadpool_work::submit"); !ok.ok())
+      return ok;
+    ::SubmitThreadpoolWork(this->impl_.get());
     return absl::OkStatus();
   }
-
-  // threadpool_work::wait_for_callbacks()
-  // Waits until every queued and running call has returned. kFailedPrecondition on an empty
-  // object, during process termination, from one of its own callbacks or under the loader lock.
-  [[nodiscard]] absl::Status wait_for_callbacks() {
-    return impl_.wait_callbacks(false, "modref::threadpool_work::wait_for_callbacks");
-  }
-
-  // threadpool_work::cancel_and_wait()
-  // Drops queued calls and waits for running ones. Refused as wait_for_callbacks() is.
-  [[nodiscard]] absl::Status cancel_and_wait() {
-    return impl_.wait_callbacks(true, "modref::threadpool_work::cancel_and_wait");
-  }
-
-  // threadpool_work::reset()
-  // Ends the object now, according to Policy, and leaves it empty.
-  void reset() noexcept { impl_ = impl(); }
-
-  native_handle_type get() const noexcept { return impl_.get(); }
-  explicit operator bool() const noexcept { return static_cast<bool>(impl_); }
-  void swap(threadpool_work& other) noexcept { impl_.swap(other.impl_); }
-  friend void swap(threadpool_work& a, threadpool_work& b) noexcept { a.swap(b); }
-
- private:
-  template <class F>
-  static absl::StatusOr<impl> make_(const threadpool_options& options, F&& f) {
-    static_assert(std::is_invocable_v<const std::decay_t<F>&>,
-                  "modref::threadpool_work: the callable must be invocable as f() on a const "
-                  "object: calls may run concurrently on several pool threads. Drop `mutable` and "
-                  "guard shared state (e.g. with absl::Mutex)");
-    constexpr std::string_view what = "modref::threadpool_work::create";
-    if (detail::callable_is_empty(f)) return detail::tp_empty_callable(what);
-    try {
-      return impl::create(options, typename impl::callable_type(std::forward<F>(f)), what);
-    } catch (const std::bad_alloc&) {
-      return absl::ResourceExhaustedError(absl::StrCat(what, ": out of memory for the callable"));
-    }
-  }
-
-  impl impl_;
 };
 
 // modref::threadpool_timer<Policy>
-// A pool timer bound to a callable: one-shot (period 0) or periodic. Created unarmed; set() arms
-// it, stop() disarms it.
+// A pool timer bound to a callable, called as `f()` on a const object: one-shot (period 0) or
+// periodic. Created unarmed; set() arms it, stop() disarms it. Destruction stops the timer first.
 template <on_destroy Policy>
-class threadpool_timer {
-  using impl = detail::tp_object<detail::tp_timer_traits, Policy>;
+class threadpool_timer
+    : public detail::tp_facade<threadpool_timer<Policy>, detail::tp_timer_traits, Policy> {
+  using base = detail::tp_facade<threadpool_timer<Policy>, detail::tp_timer_traits, Policy>;
 
  public:
-  using native_handle_type = PTP_TIMER;
-  static constexpr on_destroy destroy_policy = Policy;
-
   // An empty object: owns nothing; set() returns kFailedPrecondition.
   threadpool_timer() noexcept = default;
-
   // Creates the timer object (unarmed); throws std::system_error on failure (see create()).
   template <class F>
   requires detail::tp_not_self<F, threadpool_timer>
   explicit threadpool_timer(F&& f) : threadpool_timer(threadpool_options{}, std::forward<F>(f)) {}
   template <class F>
-  threadpool_timer(const threadpool_options& options, F&& f)
-      : impl_(detail::tp_value_or_throw(make_(options, std::forward<F>(f)))) {}
-
-  // threadpool_timer::create(f) / create(options, f)
-  // Pins the calling module and creates an unarmed timer for `f`, which must be callable as `f()`
-  // on a const object. kInvalidArgument for an empty callable, kFailedPrecondition during process
-  // termination, the Win32 error otherwise.
-  template <class F>
-  requires detail::tp_not_self<F, threadpool_timer>
-  [[nodiscard]] static absl::StatusOr<threadpool_timer> create(F&& f) {
-    return create(threadpool_options{}, std::forward<F>(f));
-  }
-  template <class F>
-  [[nodiscard]] static absl::StatusOr<threadpool_timer> create(const threadpool_options& options,
-                                                               F&& f) {
-    absl::StatusOr<impl> made = make_(options, std::forward<F>(f));
-    if (!made.ok()) return made.status();
-    threadpool_timer timer;
-    timer.impl_ = *std::move(made);
-    return timer;
-  }
-
-  threadpool_timer(threadpool_timer&&) noexcept = default;
-  // Move assignment first ends the current object according to Policy.
-  threadpool_timer& operator=(threadpool_timer&&) noexcept = default;
-  // ~threadpool_timer: stops the timer, then ends the object according to Policy.
-  ~threadpool_timer() = default;
+  threadpool_timer(const threadpool_options& options, F&& f) : base(options, std::forward<F>(f)) {}
 
   // threadpool_timer::set(due, period, window)
   // Arms the timer: the first call `due` from now (0: at once), then every `period` (0: once).
@@ -815,9 +846,9 @@ class threadpool_timer {
       return absl::InvalidArgumentError(
           absl::StrCat(what, ": period and window must fit in 32 bits of milliseconds"));
     }
-    if (absl::Status ok = impl_.usable(what); !ok.ok()) return ok;
+    if (absl::Status ok = this->impl_.usable(what); !ok.ok()) return ok;
     FILETIME due_time = detail::tp_relative_filetime(due);
-    ::SetThreadpoolTimer(impl_.get(), &due_time, static_cast<DWORD>(period.count()),
+    ::SetThreadpoolTimer(this->impl_.get(), &due_time, static_cast<DWORD>(period.count()),
                          static_cast<DWORD>(window.count()));
     return absl::OkStatus();
   }
@@ -827,8 +858,8 @@ class threadpool_timer {
   // cancel_and_wait() for those). kFailedPrecondition on an empty object or during process
   // termination, where even disarming would crash on Windows.
   [[nodiscard]] absl::Status stop() {
-    if (absl::Status ok = impl_.usable("modref::threadpool_timer::stop"); !ok.ok()) return ok;
-    ::SetThreadpoolTimer(impl_.get(), nullptr, 0, 0);
+    if (absl::Status ok = this->impl_.usable("modref::threadpool_timer::stop"); !ok.ok()) return ok;
+    ::SetThreadpoolTimer(this->impl_.get(), nullptr, 0, 0);
     return absl::OkStatus();
   }
 
@@ -836,100 +867,30 @@ class threadpool_timer {
   // True while the timer is armed (IsThreadpoolTimerSet). False on an empty object and during
   // process termination.
   bool is_set() const noexcept {
-    if (!impl_ || detail::tp_process_terminating()) return false;
-    return ::IsThreadpoolTimerSet(impl_.get()) != FALSE;
+    if (!this->impl_ || detail::tp_process_terminating()) return false;
+    return ::IsThreadpoolTimerSet(this->impl_.get()) != FALSE;
   }
-
-  // threadpool_timer::wait_for_callbacks()
-  // Waits until every queued and running call has returned (the timer stays armed).
-  // kFailedPrecondition on an empty object, during process termination, from one of its own
-  // callbacks or under the loader lock.
-  [[nodiscard]] absl::Status wait_for_callbacks() {
-    return impl_.wait_callbacks(false, "modref::threadpool_timer::wait_for_callbacks");
-  }
-
-  // threadpool_timer::cancel_and_wait()
-  // Disarms the timer, drops queued calls and waits for running ones. Refused as
-  // wait_for_callbacks() is.
-  [[nodiscard]] absl::Status cancel_and_wait() {
-    return impl_.wait_callbacks(true, "modref::threadpool_timer::cancel_and_wait");
-  }
-
-  // threadpool_timer::reset()
-  // Ends the object now, according to Policy, and leaves it empty.
-  void reset() noexcept { impl_ = impl(); }
-
-  native_handle_type get() const noexcept { return impl_.get(); }
-  explicit operator bool() const noexcept { return static_cast<bool>(impl_); }
-  void swap(threadpool_timer& other) noexcept { impl_.swap(other.impl_); }
-  friend void swap(threadpool_timer& a, threadpool_timer& b) noexcept { a.swap(b); }
-
- private:
-  template <class F>
-  static absl::StatusOr<impl> make_(const threadpool_options& options, F&& f) {
-    static_assert(std::is_invocable_v<const std::decay_t<F>&>,
-                  "modref::threadpool_timer: the callable must be invocable as f() on a const "
-                  "object: calls may overlap when a period is shorter than a call. Drop `mutable` "
-                  "and guard shared state (e.g. with absl::Mutex)");
-    constexpr std::string_view what = "modref::threadpool_timer::create";
-    if (detail::callable_is_empty(f)) return detail::tp_empty_callable(what);
-    try {
-      return impl::create(options, typename impl::callable_type(std::forward<F>(f)), what);
-    } catch (const std::bad_alloc&) {
-      return absl::ResourceExhaustedError(absl::StrCat(what, ": out of memory for the callable"));
-    }
-  }
-
-  impl impl_;
 };
 
 // modref::threadpool_wait<Policy>
 // A pool wait bound to a callable: after set(handle), one call when `handle` is signalled or the
 // timeout expires. The callable takes the TP_WAIT_RESULT (WAIT_OBJECT_0 or WAIT_TIMEOUT), or
-// nothing. A wait is one-shot: call set() again (from the callback if you like) to wait again.
+// nothing, on a const object. A wait is one-shot: call set() again (from the callback if you like)
+// to wait again. Destruction stops waiting first.
 template <on_destroy Policy>
-class threadpool_wait {
-  using impl = detail::tp_object<detail::tp_wait_traits, Policy>;
+class threadpool_wait
+    : public detail::tp_facade<threadpool_wait<Policy>, detail::tp_wait_traits, Policy> {
+  using base = detail::tp_facade<threadpool_wait<Policy>, detail::tp_wait_traits, Policy>;
 
  public:
-  using native_handle_type = PTP_WAIT;
-  static constexpr on_destroy destroy_policy = Policy;
-
   // An empty object: owns nothing; set() returns kFailedPrecondition.
   threadpool_wait() noexcept = default;
-
   // Creates the wait object (not waiting yet); throws std::system_error on failure.
   template <class F>
   requires detail::tp_not_self<F, threadpool_wait>
   explicit threadpool_wait(F&& f) : threadpool_wait(threadpool_options{}, std::forward<F>(f)) {}
   template <class F>
-  threadpool_wait(const threadpool_options& options, F&& f)
-      : impl_(detail::tp_value_or_throw(make_(options, std::forward<F>(f)))) {}
-
-  // threadpool_wait::create(f) / create(options, f)
-  // Pins the calling module and creates a wait object for `f`, callable on a const object as
-  // `f(TP_WAIT_RESULT)` or `f()`. kInvalidArgument for an empty callable, kFailedPrecondition
-  // during process termination, the Win32 error otherwise.
-  template <class F>
-  requires detail::tp_not_self<F, threadpool_wait>
-  [[nodiscard]] static absl::StatusOr<threadpool_wait> create(F&& f) {
-    return create(threadpool_options{}, std::forward<F>(f));
-  }
-  template <class F>
-  [[nodiscard]] static absl::StatusOr<threadpool_wait> create(const threadpool_options& options,
-                                                              F&& f) {
-    absl::StatusOr<impl> made = make_(options, std::forward<F>(f));
-    if (!made.ok()) return made.status();
-    threadpool_wait wait;
-    wait.impl_ = *std::move(made);
-    return wait;
-  }
-
-  threadpool_wait(threadpool_wait&&) noexcept = default;
-  // Move assignment first ends the current object according to Policy.
-  threadpool_wait& operator=(threadpool_wait&&) noexcept = default;
-  // ~threadpool_wait: stops waiting, then ends the object according to Policy.
-  ~threadpool_wait() = default;
+  threadpool_wait(const threadpool_options& options, F&& f) : base(options, std::forward<F>(f)) {}
 
   // threadpool_wait::set(handle, timeout)
   // Waits for `handle` (which must stay open until the call, stop() or destruction) for at most
@@ -945,12 +906,12 @@ class threadpool_wait {
     if (timeout.has_value() && timeout->count() < 0) {
       return absl::InvalidArgumentError(absl::StrCat(what, ": negative timeout"));
     }
-    if (absl::Status ok = impl_.usable(what); !ok.ok()) return ok;
+    if (absl::Status ok = this->impl_.usable(what); !ok.ok()) return ok;
     if (timeout.has_value()) {
       FILETIME expiry = detail::tp_relative_filetime(*timeout);
-      ::SetThreadpoolWait(impl_.get(), handle, &expiry);
+      ::SetThreadpoolWait(this->impl_.get(), handle, &expiry);
     } else {
-      ::SetThreadpoolWait(impl_.get(), handle, nullptr);
+      ::SetThreadpoolWait(this->impl_.get(), handle, nullptr);
     }
     return absl::OkStatus();
   }
@@ -959,60 +920,10 @@ class threadpool_wait {
   // Stops waiting: no new call is queued; a queued or running one is not affected.
   // kFailedPrecondition on an empty object or during process termination.
   [[nodiscard]] absl::Status stop() {
-    if (absl::Status ok = impl_.usable("modref::threadpool_wait::stop"); !ok.ok()) return ok;
-    ::SetThreadpoolWait(impl_.get(), nullptr, nullptr);
+    if (absl::Status ok = this->impl_.usable("modref::threadpool_wait::stop"); !ok.ok()) return ok;
+    ::SetThreadpoolWait(this->impl_.get(), nullptr, nullptr);
     return absl::OkStatus();
   }
-
-  // threadpool_wait::wait_for_callbacks()
-  // Waits until a queued or running call has returned. kFailedPrecondition on an empty object,
-  // during process termination, from its own callback or under the loader lock.
-  [[nodiscard]] absl::Status wait_for_callbacks() {
-    return impl_.wait_callbacks(false, "modref::threadpool_wait::wait_for_callbacks");
-  }
-
-  // threadpool_wait::cancel_and_wait()
-  // Stops waiting, drops a queued call and waits for a running one. Refused as
-  // wait_for_callbacks() is.
-  [[nodiscard]] absl::Status cancel_and_wait() {
-    return impl_.wait_callbacks(true, "modref::threadpool_wait::cancel_and_wait");
-  }
-
-  // threadpool_wait::reset()
-  // Ends the object now, according to Policy, and leaves it empty.
-  void reset() noexcept { impl_ = impl(); }
-
-  native_handle_type get() const noexcept { return impl_.get(); }
-  explicit operator bool() const noexcept { return static_cast<bool>(impl_); }
-  void swap(threadpool_wait& other) noexcept { impl_.swap(other.impl_); }
-  friend void swap(threadpool_wait& a, threadpool_wait& b) noexcept { a.swap(b); }
-
- private:
-  template <class F>
-  static absl::StatusOr<impl> make_(const threadpool_options& options, F&& f) {
-    using fn_type = std::decay_t<F>;
-    constexpr bool takes_result = std::is_invocable_v<const fn_type&, TP_WAIT_RESULT>;
-    static_assert(takes_result || std::is_invocable_v<const fn_type&>,
-                  "modref::threadpool_wait: the callable must be invocable on a const object as "
-                  "f(TP_WAIT_RESULT) or f(). Drop `mutable` and guard shared state (e.g. with "
-                  "absl::Mutex)");
-    constexpr std::string_view what = "modref::threadpool_wait::create";
-    if (detail::callable_is_empty(f)) return detail::tp_empty_callable(what);
-    try {
-      if constexpr (takes_result) {
-        return impl::create(options, typename impl::callable_type(std::forward<F>(f)), what);
-      } else {
-        return impl::create(options,
-                            typename impl::callable_type(
-                                [fn = fn_type(std::forward<F>(f))](TP_WAIT_RESULT) { fn(); }),
-                            what);
-      }
-    } catch (const std::bad_alloc&) {
-      return absl::ResourceExhaustedError(absl::StrCat(what, ": out of memory for the callable"));
-    }
-  }
-
-  impl impl_;
 };
 
 }  // namespace modref
