@@ -82,10 +82,25 @@ inline bool process_terminating() noexcept {
 // It reads the owner of the critical section that the PEB's LoaderLock field points at. That
 // field's offset (0x110 on x64, 0xA0 on x86) is not documented but has not moved since Windows
 // XP; Wine fills it the same way.
+namespace detail {
+
+// True when the critical section that the PEB's LoaderLock field (at `offset`) points at is owned
+// by the calling thread.
+inline bool loader_lock_owned_by_this_thread(const unsigned char* peb,
+                                             std::size_t offset) noexcept {
+  if (peb == nullptr) return false;
+  const auto* lock = *reinterpret_cast<const RTL_CRITICAL_SECTION* const*>(peb + offset);
+  if (lock == nullptr) return false;
+  const auto owner = reinterpret_cast<std::uintptr_t>(
+      static_cast<const volatile RTL_CRITICAL_SECTION*>(lock)->OwningThread);
+  return owner == static_cast<std::uintptr_t>(::GetCurrentThreadId());
+}
+
+}  // namespace detail
+
 inline bool loader_lock_held_by_this_thread() noexcept {
-  const unsigned char* peb = nullptr;
 #if defined(_M_X64) || defined(__x86_64__)
-  constexpr std::size_t kLoaderLockOffset = 0x110;
+  const unsigned char* peb = nullptr;
 #if defined(_MSC_VER) && !defined(__clang__)
   peb =
       reinterpret_cast<const unsigned char*>(__readgsqword(0x60));  // TEB::ProcessEnvironmentBlock
@@ -94,23 +109,18 @@ inline bool loader_lock_held_by_this_thread() noexcept {
   // __readgsqword.
   __asm__("movq %%gs:0x60, %0" : "=r"(peb));
 #endif
+  return detail::loader_lock_owned_by_this_thread(peb, 0x110);
 #elif defined(_M_IX86) || defined(__i386__)
-  constexpr std::size_t kLoaderLockOffset = 0xA0;
+  const unsigned char* peb = nullptr;
 #if defined(_MSC_VER) && !defined(__clang__)
   peb = reinterpret_cast<const unsigned char*>(__readfsdword(0x30));
 #else
   __asm__("movl %%fs:0x30, %0" : "=r"(peb));
 #endif
+  return detail::loader_lock_owned_by_this_thread(peb, 0xA0);
 #else
-  constexpr std::size_t kLoaderLockOffset = 0;
   return false;  // unknown layout (ARM64): report "not held" rather than guess
 #endif
-  if (peb == nullptr) return false;
-  const auto* lock = *reinterpret_cast<const RTL_CRITICAL_SECTION* const*>(peb + kLoaderLockOffset);
-  if (lock == nullptr) return false;
-  const auto owner = reinterpret_cast<std::uintptr_t>(
-      static_cast<const volatile RTL_CRITICAL_SECTION*>(lock)->OwningThread);
-  return owner == static_cast<std::uintptr_t>(::GetCurrentThreadId());
 }
 
 // modref::dll_main(instance, reason, reserved)
