@@ -37,7 +37,7 @@ struct exe_state {
 
 HANDLE new_event() { return ::CreateEventW(nullptr, TRUE, FALSE, nullptr); }
 
-DWORD finish_unload_scenario(HMODULE) {
+DWORD finish_unload_scenario() {
   ::SetEvent(g_io.go);  // the worker continues only now, with the DLL already freed by the host
   if (::WaitForSingleObject(g_io.done, kWorkBoundMs) != WAIT_OBJECT_0) return lab_hang;
   if (g_io.worker != nullptr && ::WaitForSingleObject(g_io.worker, kWorkBoundMs) != WAIT_OBJECT_0)
@@ -71,7 +71,7 @@ int wmain(int argc, wchar_t** argv) {
       scenario == L"pool_without_library" || scenario == L"thread_local_in_worker") {
     if (entry(&g_io) != 0) return lab_setup_error;
     ::FreeLibrary(dll);  // the host lets go at once
-    const DWORD outcome = finish_unload_scenario(dll);
+    const DWORD outcome = finish_unload_scenario();
     if (scenario == L"thread_local_in_worker" && outcome == 1)
       return lab_passed;  // TLS destructor ran
     return outcome == 1 ? lab_setup_error : outcome;
@@ -81,7 +81,7 @@ int wmain(int argc, wchar_t** argv) {
     ::FreeLibrary(dll);                // while the worker is held before its first instruction
     ::ResumeThread(g_io.held_thread);  // now let it start
     ::CloseHandle(g_io.held_thread);
-    return finish_unload_scenario(dll);
+    return finish_unload_scenario();
   }
   if (scenario == L"freed_parameter") {
     if (entry(&g_io) != 0) return lab_setup_error;

@@ -105,9 +105,6 @@ inline int count_open_handles() {
   return count;
 }
 
-// Number of threads in this process, from a toolhelp snapshot.
-// (count_threads lives with the stress tests that need it.)
-
 }  // namespace modref_test
 
 #endif  // MODREF_TESTS_SUPPORT_TEST_SUPPORT_H_
