@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -74,15 +75,55 @@ std::string describe(DWORD code) {
   }
 }
 
-DWORD run(const scenario& s, const wchar_t* variant, double* seconds) {
-  const std::wstring name(s.name, s.name + std::strlen(s.name));
-  const std::wstring cmd =
-      modref_test::quoted(modref_test::sibling(L"racelab_host.exe")) + L" " + name + L" " + variant;
+// One child process of the lab: its exit code, how long it ran and what it printed (kept in a
+// log file rather than shown live: the raw children crash on purpose and Wine's crash reports
+// would interleave with the table).
+struct child_run {
+  DWORD code = ~0u;
+  double seconds = 0;
+  std::string output;
+};
+
+child_run run_logged(const std::wstring& command_line, std::chrono::milliseconds bound) {
+  const auto log = modref_test::temp_file(L"racelab");
   const auto start = std::chrono::steady_clock::now();
-  const DWORD code =
-      modref_test::run_child(cmd, std::chrono::milliseconds(s.bound_ms), /*quiet=*/true);
-  *seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return code;
+  child_run r;
+  r.code = modref_test::run_child(command_line, bound, modref_test::child_output::log_file, log);
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  r.output = modref_test::read_file(log);
+  std::error_code ignored;
+  std::filesystem::remove(log, ignored);
+  return r;
+}
+
+child_run run(const scenario& s, const wchar_t* variant) {
+  const std::wstring name(s.name, s.name + std::strlen(s.name));
+  return run_logged(
+      modref_test::quoted(modref_test::sibling(L"racelab_host.exe")) + L" " + name + L" " + variant,
+      std::chrono::milliseconds(s.bound_ms));
+}
+
+// Prints the last `count` non-empty lines a child wrote, indented under its row: the evidence
+// for a row that did not go as expected, or a stress run's summary.
+void print_tail(const char* label, const std::string& output, std::size_t count) {
+  std::vector<std::string> lines;
+  std::size_t begin = 0;
+  while (begin < output.size()) {
+    std::size_t end = output.find('\n', begin);
+    if (end == std::string::npos) end = output.size();
+    std::string line = output.substr(begin, end - begin);
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    if (!line.empty()) lines.push_back(std::move(line));
+    begin = end + 1;
+  }
+  if (lines.empty()) {
+    std::printf("      %s printed nothing\n", label);
+    return;
+  }
+  const std::size_t first = lines.size() > count ? lines.size() - count : 0;
+  for (std::size_t i = first; i < lines.size(); ++i) {
+    std::printf("      %s| %s\n", label, lines[i].c_str());
+  }
 }
 
 }  // namespace
@@ -134,9 +175,10 @@ int main(int argc, char** argv) {
   for (const scenario& s : scenarios()) {
     ++index;
     if (!only.empty() && only != s.name) continue;
-    double raw_s = 0, mod_s = 0;
-    const DWORD raw = run(s, L"raw", &raw_s);
-    const DWORD mod = run(s, L"modref", &mod_s);
+    const child_run raw_run = run(s, L"raw");
+    const child_run mod_run = run(s, L"modref");
+    const DWORD raw = raw_run.code;
+    const DWORD mod = mod_run.code;
     std::string raw_text = describe(raw);
     std::string mod_text = mod == lab_setup_error ? "n/a (not built)" : describe(mod);
     std::string verdict;
@@ -164,7 +206,12 @@ int main(int argc, char** argv) {
     }
     std::printf("%-3d %-28s | %-52s | %s%s\n", index, s.name, raw_text.c_str(), mod_text.c_str(),
                 verdict.c_str());
-    std::printf("    %-28s   (%s; raw %.1f s, modref %.1f s)\n", "", s.shows, raw_s, mod_s);
+    std::printf("    %-28s   (%s; raw %.1f s, modref %.1f s)\n", "", s.shows, raw_run.seconds,
+                mod_run.seconds);
+    if (!verdict.empty()) {
+      print_tail("raw    ", raw_run.output, 12);
+      print_tail("modref ", mod_run.output, 12);
+    }
     char row[512];
     std::snprintf(row, sizeof row, "| %d | `%s` | %s | %s | %s |", index, s.name, s.shows,
                   raw_text.c_str(), mod_text.c_str());
@@ -187,37 +234,42 @@ int main(int argc, char** argv) {
         {"stress_leak_check", "the handle check with one handle leaked per cycle on purpose", L"",
          L"modref 150 --leak-handle-on-purpose", lab_leak},
     };
-    auto run_stress = [](const std::wstring& args, double* seconds) {
-      const std::wstring cmd =
-          modref_test::quoted(modref_test::sibling(L"racelab_stress.exe")) + L" " + args;
-      const auto begin = std::chrono::steady_clock::now();
-      const DWORD code = modref_test::run_child(cmd, std::chrono::minutes(20), /*quiet=*/true);
-      *seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
-      return code;
+    auto run_stress = [](const std::wstring& args) {
+      return run_logged(
+          modref_test::quoted(modref_test::sibling(L"racelab_stress.exe")) + L" " + args,
+          std::chrono::minutes(20));
     };
     for (const stress_row& r : stress_rows) {
       ++index;
       double seconds = 0;
       std::string raw_text = "n/a";
       std::string verdict;
+      child_run raw_run;
       if (!r.raw_args.empty()) {
-        const DWORD raw = run_stress(r.raw_args, &seconds);
-        raw_text = describe(raw);
-        if (raw != lab_crash) {
+        raw_run = run_stress(r.raw_args);
+        seconds += raw_run.seconds;
+        raw_text = describe(raw_run.code);
+        if (raw_run.code != lab_crash) {
           verdict = "  <-- BROKEN TEST: the raw loop did not crash";
           ++broken;
         }
       }
-      const DWORD mod = run_stress(r.modref_args, &seconds);
-      std::string mod_text = describe(mod);
-      if (mod == lab_leak && r.modref_expected == lab_leak) mod_text = "LEAK detected, as intended";
-      if (mod != r.modref_expected) {
+      const child_run mod_run = run_stress(r.modref_args);
+      seconds += mod_run.seconds;
+      std::string mod_text = describe(mod_run.code);
+      if (mod_run.code == lab_leak && r.modref_expected == lab_leak) {
+        mod_text = "LEAK detected, as intended";
+      }
+      if (mod_run.code != r.modref_expected) {
         verdict += "  <-- modref FAILED";
         ++broken;
       }
       std::printf("%-3d %-28s | %-52s | %s%s\n", index, r.name, raw_text.c_str(), mod_text.c_str(),
                   verdict.c_str());
       std::printf("    %-28s   (%s; %.1f s)\n", "", r.shows, seconds);
+      // The modref run's own summary always; everything it said when it failed.
+      print_tail("modref ", mod_run.output, verdict.empty() ? 2 : 40);
+      if (!verdict.empty() && !r.raw_args.empty()) print_tail("raw    ", raw_run.output, 12);
       char row[512];
       std::snprintf(row, sizeof row, "| %d | `%s` | %s | %s | %s |", index, r.name, r.shows,
                     raw_text.c_str(), mod_text.c_str());

@@ -139,6 +139,14 @@ DWORD start_timer(stress_io* io) {
 
 }  // namespace
 
+// What modref still holds in this module, for the stress loop's report when a cycle does not
+// unload in time: contexts not yet destroyed and module_ref objects alive.
+extern "C" __declspec(dllexport) void stress_activity(long* contexts, long* pins) {
+  const modref::activity_snapshot now = modref::activity();
+  *contexts = now.live_contexts;
+  *pins = now.live_pins;
+}
+
 extern "C" __declspec(dllexport) DWORD stress_start(stress_io* io) {
   for (int i = 0; i < 2; ++i) {
     absl::StatusOr<modref::thread> t = modref::thread::start(complete_one, io);

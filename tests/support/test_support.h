@@ -40,34 +40,50 @@ inline bool wait_until_unloaded(const wchar_t* name,
 
 inline bool is_loaded(const wchar_t* name) { return ::GetModuleHandleW(name) != nullptr; }
 
+// Where a child's standard output and error go.
+enum class child_output {
+  inherit,   // this process's own handles
+  discard,   // NUL (the race lab's children crash on purpose, and Wine's crash report would
+             // interleave with the lab's table)
+  log_file,  // a file, so that a failure can be explained afterwards (see read_file)
+};
+
 // Runs `command_line` as a child process and returns its exit code; ~0u when it could not start,
-// WAIT_TIMEOUT (258) when it did not end within `bound` (the child is then killed).
-// With `quiet`, the child's standard output and error go to NUL (the race lab's children crash on
-// purpose, and Wine's crash report would interleave with the lab's table).
+// WAIT_TIMEOUT (258) when it did not end within `bound` (the child is then killed). With
+// child_output::log_file, `log` names the file that receives the child's output (truncated).
 inline DWORD run_child(std::wstring command_line,
                        std::chrono::milliseconds bound = std::chrono::seconds(60),
-                       bool quiet = false) {
+                       child_output output = child_output::inherit,
+                       const std::filesystem::path& log = {}) {
   STARTUPINFOW si{};
   si.cb = sizeof(si);
   PROCESS_INFORMATION pi{};
-  HANDLE nul = INVALID_HANDLE_VALUE;
-  if (quiet) {
+  HANDLE sink = INVALID_HANDLE_VALUE;
+  const bool redirect = output != child_output::inherit;
+  if (redirect) {
     SECURITY_ATTRIBUTES inherit{sizeof(inherit), nullptr, TRUE};
-    nul = ::CreateFileW(L"NUL", GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE, &inherit,
-                        OPEN_EXISTING, 0, nullptr);
+    if (output == child_output::discard) {
+      sink = ::CreateFileW(L"NUL", GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE, &inherit,
+                           OPEN_EXISTING, 0, nullptr);
+    } else {
+      sink = ::CreateFileW(log.c_str(), GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE, &inherit,
+                           CREATE_ALWAYS, FILE_ATTRIBUTE_NORMAL, nullptr);
+    }
+    if (sink == INVALID_HANDLE_VALUE) return ~0u;
     si.dwFlags = STARTF_USESTDHANDLES;
     si.hStdInput = ::GetStdHandle(STD_INPUT_HANDLE);
-    si.hStdOutput = nul;
-    si.hStdError = nul;
+    si.hStdOutput = sink;
+    si.hStdError = sink;
   }
-  const BOOL created = ::CreateProcessW(nullptr, command_line.data(), nullptr, nullptr, quiet, 0,
+  const BOOL created = ::CreateProcessW(nullptr, command_line.data(), nullptr, nullptr, redirect, 0,
                                         nullptr, nullptr, &si, &pi);
-  if (nul != INVALID_HANDLE_VALUE) ::CloseHandle(nul);
+  if (sink != INVALID_HANDLE_VALUE) ::CloseHandle(sink);
   if (!created) return ~0u;
   ::CloseHandle(pi.hThread);
   DWORD code = ~0u;
   if (::WaitForSingleObject(pi.hProcess, static_cast<DWORD>(bound.count())) == WAIT_TIMEOUT) {
     ::TerminateProcess(pi.hProcess, WAIT_TIMEOUT);
+    ::WaitForSingleObject(pi.hProcess, 10000);  // bounded: the log is complete once it is gone
     code = WAIT_TIMEOUT;
   } else {
     ::GetExitCodeProcess(pi.hProcess, &code);
