@@ -54,6 +54,13 @@ for preset in $presets; do
     total_failed=$((total_failed + nfail))
   fi
   [ "$status" = 0 ] || failed+=("$preset:test")
+  # The race lab's table is the evidence of what modref is for: show it even when it passed (ctest
+  # prints a test's output only when it fails).
+  lastlog="build/$preset/Testing/Temporary/LastTest.log"
+  if [ "$status" = 0 ] && [ -f "$lastlog" ] && grep -q '^race lab:' "$lastlog"; then
+    say "race lab table ($preset)"
+    sed -n '/^#   scenario/,/^race lab:/p' "$lastlog"
+  fi
 done
 
 say "summary over presets: $presets"
