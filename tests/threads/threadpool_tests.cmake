@@ -25,3 +25,11 @@ modref_add_test_executable(threadpool_test SOURCES threadpool_test.cc LIBS modre
 target_compile_definitions(threadpool_test PRIVATE MODREF_TEST_SEAMS)
 add_dependencies(threadpool_test threadpool_dll threadpool_leak_dll threadpool_loader_lock_dll
   threadpool_termination_dll threadpool_termination_host)
+
+# modref::callback_group (<modref/callback_group.h>): in-process tests, and a DLL whose global
+# group is destroyed by the unload its own callback triggers.
+modref_add_test_dll(callback_group_dll SOURCES dlls/callback_group_dll.cc LIBS modref::threads)
+modref_add_test_executable(callback_group_test SOURCES callback_group_test.cc LIBS modref::threads
+  LABELS threads)
+target_compile_definitions(callback_group_test PRIVATE MODREF_TEST_SEAMS)
+add_dependencies(callback_group_test callback_group_dll)

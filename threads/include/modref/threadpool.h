@@ -133,9 +133,9 @@ enum class on_destroy {
 };
 
 // modref::threadpool_options
-// Where and how callbacks run. The callback library is always the calling module; cleanup groups
-// are not offered because CloseThreadpoolCleanupGroupMembers would close modref's objects behind
-// their owners' backs.
+// Where and how callbacks run. The callback library is always the calling module. Win32 cleanup
+// groups are not offered because CloseThreadpoolCleanupGroupMembers would close modref's objects
+// behind their owners' backs; <modref/callback_group.h> cancels and waits for many callbacks.
 struct threadpool_options {
   // A pool from CreateThreadpool; null: the process's default pool. It must outlive every object
   // created in it.

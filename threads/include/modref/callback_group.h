@@ -1,0 +1,324 @@
+// <modref/callback_group.h> — one-shot pool callbacks that can be waited for, or cancelled,
+// together.
+//
+// A component that queues many short callbacks (a cache that refreshes entries, a plugin that
+// answers requests) needs one thing at shutdown: "drop what has not started, wait for what has".
+// Win32 offers cleanup groups for that; modref::callback_group offers the same promise for
+// callbacks queued with its submit(), each as safe against unloading as modref::submit():
+//
+//   - submit(f) pins the calling module before it returns and queues `f` on the pool; the callback
+//     owns the pin and hands it to FreeLibraryWhenCallbackReturns after every destructor of `f`
+//     has run (exactly as modref::submit).
+//   - cancel() makes every callback of the group that has not started yet skip `f` (it is
+//     destroyed without being called) and refuses later submissions. It does not wait.
+//   - wait() returns once every callback submitted so far has finished and its callable has been
+//     destroyed. cancel_and_wait() is both. The destructor is cancel_and_wait().
+//
+// Example:
+//
+//   class indexer {
+//    public:
+//     absl::Status index_later(std::wstring path) {
+//       return group_.submit([this, path = std::move(path)] { index(path); });
+//     }
+//     // ~indexer: drops queued index() calls, waits for running ones; `this` is safe until then.
+//    private:
+//     void index(const std::wstring& path) const;
+//     modref::callback_group group_ = modref::callback_group::create().value();  // last member
+//   };
+//
+// Why not a Win32 cleanup group underneath: CloseThreadpoolCleanupGroupMembers releases every
+// member object itself, so an RAII owner of a member would release it a second time; Microsoft
+// documents work, wait and timer objects as members and says nothing of
+// TrySubmitThreadpoolCallback; and a member that closes itself after its callback races with
+// CloseThreadpoolCleanupGroupMembers releasing it. The group's own count avoids all three and works
+// the same on Windows and Wine.
+//
+// Where waiting cannot end, the group does not wait, and says so: wait() and cancel_and_wait()
+// return kFailedPrecondition from one of the group's own callbacks (it would wait for itself) and
+// under the loader lock (inside any DllMain: the last callback's FreeLibraryWhenCallbackReturns can
+// be what runs DllMain); the destructor then only cancels, which is safe because each callback
+// holds its own pin and its own reference to the group's state. During process termination the
+// destructor does nothing and submit() is refused, as everywhere in modref.
+//
+// Thread safety: submit(), cancel(), wait(), cancel_and_wait() and outstanding() may be called
+// concurrently from any threads, including the group's own callbacks (submit, cancel). Moving or
+// destroying the group is not concurrent with other calls on it.
+#ifndef MODREF_CALLBACK_GROUP_H_
+#define MODREF_CALLBACK_GROUP_H_
+
+#ifndef _WIN32
+#error "<modref/callback_group.h> is Windows-only"
+#endif
+
+#include <windows.h>
+
+#include <atomic>
+#include <functional>
+#include <new>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "modref/detail/callables.h"
+#include "modref/dll_main.h"
+#include "modref/module_ref.h"
+#include "modref/refcount.h"
+#include "modref/threadpool.h"
+#include "modref/win32_error.h"
+
+namespace modref {
+
+namespace detail {
+
+// The state a callback_group shares with its callbacks. Owned jointly by the group object and by
+// every callback context, so a callback may outlive a group destructor that did not wait.
+struct group_state final : ref_counted<group_state> {
+  explicit group_state(const threadpool_options& o) : options(o) {}
+
+  const threadpool_options options;
+  absl::Mutex mu;
+  long outstanding ABSL_GUARDED_BY(mu) = 0;   // contexts not yet destroyed
+  bool refusing ABSL_GUARDED_BY(mu) = false;  // set by cancel(): no new submissions
+  // Read by callbacks without the mutex. Release (cancel) / acquire (callback): a callback that
+  // sees it skips its callable; one that missed it runs as if it had started before cancel().
+  std::atomic<bool> cancelled{false};
+
+  bool idle() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return outstanding == 0; }
+};
+
+// One submitted callback's share of the group's count: taken when the context is built, given
+// back when the context is destroyed (after the callable), so wait() sees destroyed callables.
+class group_ticket {
+ public:
+  explicit group_ticket(ref_ptr<group_state> group) noexcept : group_(std::move(group)) {}
+  group_ticket(const group_ticket&) = delete;  // one count, one owner
+  group_ticket& operator=(const group_ticket&) = delete;
+  ~group_ticket() {
+    absl::MutexLock lock(&group_->mu);
+    --group_->outstanding;
+  }
+  const group_state& group() const noexcept { return *group_; }
+
+ private:
+  ref_ptr<group_state> group_;
+};
+
+// Everything a group callback owns: its share of the count (destroyed last), the module pin and
+// the decayed callable. One allocation.
+template <class Fn>
+class group_context final : public ref_counted<group_context<Fn>> {
+ public:
+  template <class F>
+  group_context(ref_ptr<group_state> group, module_ref pin, F&& f)
+      : ticket_(std::move(group)), pin_(std::move(pin)), fn_(std::forward<F>(f)) {}
+
+  // Runs the callable once, unless the group was cancelled before the callback started.
+  void run() noexcept {
+    if (ticket_.group().cancelled.load(std::memory_order_acquire)) return;
+    tp_running_scope running(&ticket_.group());
+    std::invoke(std::move(fn_));
+  }
+  HMODULE release_module() noexcept { return pin_.release(); }
+
+ private:
+  group_ticket ticket_;  // first member: destroyed after the callable
+  context_counter counted_;
+  module_ref pin_;
+  Fn fn_;
+};
+
+template <class Context>
+void CALLBACK group_entry(PTP_CALLBACK_INSTANCE instance, void* raw) noexcept {
+  HMODULE module = nullptr;
+  {
+    ref_ptr<Context> context(static_cast<Context*>(raw), adopt_ref);
+    context->run();
+    module = context->release_module();
+  }  // The callable and the group's share die here, on this pool thread.
+  ::FreeLibraryWhenCallbackReturns(instance, module);
+}
+
+}  // namespace detail
+
+// modref::callback_group
+// See the header comment. Move-only; a moved-from or default-constructed group is empty: its
+// submit() returns kFailedPrecondition and its waits return at once.
+class callback_group {
+ public:
+  callback_group() noexcept = default;
+  callback_group(const callback_group&) = delete;  // one group, one owner
+  callback_group& operator=(const callback_group&) = delete;
+  callback_group(callback_group&&) noexcept = default;
+  callback_group& operator=(callback_group&& other) noexcept {
+    if (this != &other) {
+      close();
+      state_ = std::move(other.state_);
+    }
+    return *this;
+  }
+  ~callback_group() { close(); }
+
+  // callback_group::create(options)
+  // A new, empty group whose callbacks run where `options` says (default: the process's pool).
+  // kResourceExhausted without memory.
+  [[nodiscard]] static absl::StatusOr<callback_group> create(
+      const threadpool_options& options = {}) {
+    callback_group group;
+    try {
+      group.state_ = make_ref<detail::group_state>(options);
+    } catch (const std::bad_alloc&) {
+      return absl::ResourceExhaustedError("modref::callback_group::create: out of memory");
+    }
+    return group;
+  }
+
+  // callback_group::submit(f)
+  // Queues `f()` once, as modref::submit does, counted in this group. Returns OK once queued;
+  // kInvalidArgument for an empty callable; kFailedPrecondition on an empty group, after cancel()
+  // and during process termination; the pin's or TrySubmitThreadpoolCallback's Win32 error
+  // otherwise, with the callable and the pin given back and GetLastError() holding the error.
+  template <class F>
+  [[nodiscard]] absl::Status submit(F&& f) {
+    using fn_type = std::decay_t<F>;
+    using context_type = detail::group_context<fn_type>;
+    static_assert(std::is_invocable_v<fn_type>,
+                  "modref::callback_group::submit: the callable must be invocable with no "
+                  "arguments (as an rvalue); capture what it needs");
+    constexpr const char* what = "modref::callback_group::submit";
+    if (!state_) return absl::FailedPreconditionError(absl::StrCat(what, ": empty group"));
+    if (detail::tp_process_terminating()) return detail::tp_termination_refusal(what);
+    if (detail::callable_is_empty(f)) return detail::tp_empty_callable(what);
+    {
+      absl::MutexLock lock(&state_->mu);
+      if (state_->refusing) {
+        return absl::FailedPreconditionError(
+            absl::StrCat(what, ": the group was cancelled; it accepts no more callbacks"));
+      }
+      ++state_->outstanding;  // handed to the context's ticket below, or given back
+    }
+    absl::StatusOr<module_ref> pin = module_ref::pin_current();
+    if (!pin.ok()) {
+      give_back_share();
+      return pin.status();
+    }
+    context_type* context = nullptr;
+    try {
+      context = make_ref<context_type>(state_, *std::move(pin), std::forward<F>(f)).detach();
+    } catch (const std::bad_alloc&) {
+      give_back_share();
+      return absl::ResourceExhaustedError(absl::StrCat(what, ": out of memory for the context"));
+    }
+    TP_CALLBACK_ENVIRON env;
+    detail::tp_build_environment(env, state_->options);
+    BOOL queued = FALSE;
+#if defined(MODREF_TEST_SEAMS)
+    if (const DWORD injected =
+            detail::take_injected_failure(detail::g_threadpool_test_seams.fail_next_submit)) {
+      ::SetLastError(injected);
+    } else
+#endif
+    {
+      queued = ::TrySubmitThreadpoolCallback(&detail::group_entry<context_type>, context, &env);
+    }
+    ::DestroyThreadpoolEnvironment(&env);
+    if (!queued) {
+      const DWORD error = ::GetLastError();
+      ref_ptr<context_type>(context, adopt_ref).reset();  // callable, pin and share given back
+      ::SetLastError(error);
+      return win32_error_status(error, absl::StrCat(what, ": TrySubmitThreadpoolCallback"));
+    }
+    return absl::OkStatus();
+  }
+
+  // callback_group::cancel()
+  // Callbacks that have not started skip their callable (it is destroyed unrun); later submit()
+  // calls are refused. Running callbacks are not interrupted. Does not wait. Idempotent.
+  void cancel() noexcept {
+    if (!state_) return;
+    absl::MutexLock lock(&state_->mu);
+    state_->refusing = true;
+    state_->cancelled.store(true, std::memory_order_release);
+  }
+
+  // callback_group::wait()
+  // Returns once every callback submitted so far has finished and destroyed its callable.
+  // kFailedPrecondition from one of the group's own callbacks and under the loader lock (see the
+  // header comment). OK at once on an empty group.
+  [[nodiscard]] absl::Status wait() {
+    if (!state_) return absl::OkStatus();
+    if (absl::Status ok = can_wait("modref::callback_group::wait"); !ok.ok()) return ok;
+    detail::group_state& s = *state_;
+    absl::MutexLock lock(&s.mu);
+    s.mu.Await(absl::Condition(&s, &detail::group_state::idle));
+    return absl::OkStatus();
+  }
+
+  // callback_group::cancel_and_wait()
+  // cancel(), then wait(). The refusals of wait() apply; the group is cancelled either way.
+  [[nodiscard]] absl::Status cancel_and_wait() {
+    cancel();
+    return wait();
+  }
+
+  // callback_group::outstanding()
+  // Callbacks submitted and not yet finished (diagnostic: it may change as soon as it is read).
+  long outstanding() const {
+    if (!state_) return 0;
+    absl::MutexLock lock(&state_->mu);
+    return state_->outstanding;
+  }
+
+  explicit operator bool() const noexcept { return static_cast<bool>(state_); }
+
+ private:
+  void give_back_share() {
+    absl::MutexLock lock(&state_->mu);
+    --state_->outstanding;
+  }
+
+  absl::Status can_wait(std::string_view what) const {
+    if (detail::tp_running_state() == state_.get()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          what, ": called from one of the group's own callbacks; it would wait for itself"));
+    }
+    if (loader_lock_held_by_this_thread()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          what,
+          ": refused under the loader lock (inside DllMain): a callback may need that lock to "
+          "finish, so the wait could never end"));
+    }
+    return absl::OkStatus();
+  }
+
+  // The destructor's work: cancel, then wait where waiting can end. GetLastError() is kept.
+  void close() noexcept {
+    if (!state_) return;
+    last_error_preserver keep;
+    if (detail::tp_process_terminating()) {
+      // The pool's threads are gone: nothing will finish. Leave the state to the process.
+      (void)state_.detach();
+      return;
+    }
+    cancel();
+    if (!can_wait("modref::callback_group::~callback_group").ok()) {
+      ::OutputDebugStringA(
+          "modref: callback_group destroyed where it cannot wait (its own callback or the loader "
+          "lock): queued callbacks are cancelled, running ones finish on their own\n");
+    } else {
+      (void)wait();
+    }
+    state_.reset();
+  }
+
+  ref_ptr<detail::group_state> state_;
+};
+
+}  // namespace modref
+
+#endif  // MODREF_CALLBACK_GROUP_H_
