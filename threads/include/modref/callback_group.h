@@ -11,8 +11,9 @@
 //     has run (exactly as modref::submit).
 //   - cancel() makes every callback of the group that has not started yet skip `f` (it is
 //     destroyed without being called) and refuses later submissions. It does not wait.
-//   - wait() returns once every callback submitted so far has finished and its callable has been
-//     destroyed. cancel_and_wait() is both. The destructor is cancel_and_wait().
+//   - wait() returns once no callback of the group is outstanding: each has finished and its
+//     callable has been destroyed (callbacks submitted while it waits, e.g. by other callbacks,
+//     are waited for too). cancel_and_wait() is both. The destructor is cancel_and_wait().
 //
 // Example:
 //
@@ -247,7 +248,8 @@ class callback_group {
   }
 
   // callback_group::wait()
-  // Returns once every callback submitted so far has finished and destroyed its callable.
+  // Returns once no callback of the group is outstanding (each finished and destroyed its
+  // callable; submissions made while waiting are included).
   // kFailedPrecondition from one of the group's own callbacks and under the loader lock (see the
   // header comment). OK at once on an empty group.
   [[nodiscard]] absl::Status wait() {
