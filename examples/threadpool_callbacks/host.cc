@@ -4,9 +4,10 @@
 // The host paces the plugin with events, so every step below is deterministic:
 //   1. timer (cancel):   wait for three heartbeats;
 //   2. wait (wait):      signal a reload request, wait for the reload;
-//   3. work, cancel vs wait: hold the plugin's only pool thread, queue 5 saves and 5 previews
-//      behind it, discard the previews (cancel: dropped, and the call returns without waiting for
-//      the busy pool), let the thread go;
+//   3. work, cancel vs wait: hold the plugin's only pool thread, queue 5 saves, 5 previews and 5
+//      thumbnail jobs (callback_group) behind it, discard the previews (cancel: dropped, and the
+//      call returns without waiting for the busy pool), cancel the thumbnail jobs, let the thread
+//      go;
 //   4. close the plugin with an upload (dont_wait) and a report (modref::submit) still waiting
 //      for the "network": close() returns without them, the queued saves have all run (wait),
 //      and the heartbeat has stopped (cancel);
@@ -83,14 +84,17 @@ int wmain() {
                       "hold_pool (modref::submit on the plugin's pool) holds its only thread")) {
     return example::finish(kName);
   }
-  example::check(SUCCEEDED(plugin->queue_saves(5)) && SUCCEEDED(plugin->queue_previews(5)),
-                 "queued 5 saves and 5 previews behind the busy thread");
+  example::check(SUCCEEDED(plugin->queue_saves(5)) && SUCCEEDED(plugin->queue_previews(5)) &&
+                     SUCCEEDED(plugin->queue_thumbnails(5)),
+                 "queued 5 saves, 5 previews and 5 thumbnail jobs behind the busy thread");
   plugin->discard_previews();
   std::printf("[host] discard_previews() returned, while the pool's only thread is still busy\n");
   example::check(
       counts.previews.load() == 0,
       "cancel: the 5 queued previews were dropped, none ran, and nothing waited for them");
   example::check(counts.saves.load() == 0, "the 5 saves are still queued");
+  plugin->cancel_thumbnails();
+  std::printf("[host] cancel_thumbnails() returned (callback_group::cancel does not wait)\n");
   pool_release.set();
   std::printf("[host] let the pool's thread go\n");
 
@@ -104,6 +108,9 @@ int wmain() {
   plugin = nullptr;
   std::printf("[host] plugin closed\n");
   example::check(counts.saves.load() == 5, "wait: all 5 queued saves ran before close() returned");
+  example::check(counts.thumbnails.load() == 0,
+                 "callback_group: the 5 cancelled thumbnail jobs were skipped, and close() "
+                 "returned only after their closures were destroyed");
   const long heartbeats_at_close = counts.heartbeats.load();
   example::check(!uploaded.is_set(),
                  "dont_wait: close() returned while the upload still waits for the network");

@@ -12,6 +12,9 @@
 //   reload wait                wait        a reload that was requested should complete
 //   save queue (work)          wait        a queued save is the user's data: never drop it
 //   preview queue (work)       cancel      a queued preview is worthless once nobody looks
+//   thumbnails (callback_group) cancel     one callback per job, each its own closure; the group
+//                                          drops the jobs that have not started and waits for
+//                                          the running one (<modref/callback_group.h>)
 //   upload (work)              dont_wait   a slow network must not block close(); the upload
 //                                          touches nothing of the plugin, and keeps the DLL loaded
 //                                          until it completes
@@ -27,6 +30,7 @@
 #include <memory>
 #include <new>
 
+#include <modref/callback_group.h>
 #include <modref/dll_main.h>
 #include <modref/threadpool.h>
 
@@ -88,10 +92,12 @@ class plugin final : public plugin_interface {
       ::WaitForSingleObject(events.network, kHostBoundMs);
       ::SetEvent(events.uploaded);
     });
+    auto thumbnails = modref::callback_group::create(on_own_pool);
     for (const absl::Status& status : {heartbeat.status(), reload.status(), saves.status(),
-                                       previews.status(), uploads.status()}) {
+                                       previews.status(), uploads.status(), thumbnails.status()}) {
       if (!status.ok()) return hresult_of(status);
     }
+    thumbnails_ = *std::move(thumbnails);
     heartbeat_ = *std::move(heartbeat);
     reload_ = *std::move(reload);
     saves_ = *std::move(saves);
@@ -135,6 +141,20 @@ class plugin final : public plugin_interface {
   // previews and waits only for a running one (there is none: the pool's thread is elsewhere).
   void discard_previews() override { previews_.reset(); }
 
+  HRESULT queue_thumbnails(int n) override {
+    for (int i = 0; i < n; ++i) {
+      // Each job is its own closure (here: its index); the group counts it until it is destroyed.
+      const absl::Status queued = thumbnails_.submit([this, index = i] {
+        (void)index;  // a real plugin would render thumbnail `index`
+        counts_.thumbnails.fetch_add(1, std::memory_order_relaxed);
+      });
+      if (const HRESULT hr = hresult_of(queued); FAILED(hr)) return hr;
+    }
+    return S_OK;
+  }
+
+  void cancel_thumbnails() override { thumbnails_.cancel(); }
+
   HRESULT upload() override { return hresult_of(uploads_.submit()); }
 
   void close() override { delete this; }
@@ -142,6 +162,8 @@ class plugin final : public plugin_interface {
   // The members are destroyed in reverse order of declaration, each pool object by its policy:
   //   uploads_    dont_wait: returns at once; an upload in flight finishes on its own, and its
   //               state (with this DLL's pin) is freed by a closing callback after it returns;
+  //   thumbnails_ cancel and wait: jobs that have not started skip their work; the destructor
+  //               returns once no job's closure is alive;
   //   previews_   cancel:    queued previews are dropped;
   //   saves_      wait:      queued saves run, and the destructor waits for them;
   //   reload_     wait:      stops waiting; a reload that started is waited for;
@@ -165,6 +187,7 @@ class plugin final : public plugin_interface {
   saves_type saves_;
   previews_type previews_;
   uploads_type uploads_;
+  modref::callback_group thumbnails_;
 };
 
 }  // namespace

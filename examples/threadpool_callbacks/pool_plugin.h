@@ -1,7 +1,8 @@
 // pool_plugin.h — the interface of pool_plugin.dll, shared by the DLL and its host.
 //
 // The plugin does its background work on the Windows thread pool: a heartbeat timer, a wait for
-// "reload" requests, queues of saves and previews, uploads, and a fire-and-forget report. Each of
+// "reload" requests, queues of saves and previews, a group of thumbnail jobs, uploads, and a
+// fire-and-forget report. Each of
 // its pool objects is destroyed with the policy that suits what it does (see pool_plugin.cc).
 //
 // The interface is C++ (a class with virtual functions, as COM interfaces are): the DLL and its
@@ -34,6 +35,7 @@ struct plugin_counts {
   std::atomic<long> reloads{0};
   std::atomic<long> saves{0};
   std::atomic<long> previews{0};
+  std::atomic<long> thumbnails{0};
 };
 
 // One plugin instance. Every member returns at once (none waits for a callback) except close().
@@ -47,6 +49,10 @@ class plugin_interface {
   virtual HRESULT queue_previews(int n) = 0;
   // Ends the preview queue now, as its destructor would: queued previews are dropped.
   virtual void discard_previews() = 0;
+  // Queues `n` thumbnail jobs in the plugin's callback group; cancel_thumbnails() makes the ones
+  // that have not started skip their work, without waiting.
+  virtual HRESULT queue_thumbnails(int n) = 0;
+  virtual void cancel_thumbnails() = 0;
   // Starts an upload that completes once `network` is set.
   virtual HRESULT upload() = 0;
   // Destroys the plugin. Returns when every callback that may touch the plugin has returned;
