@@ -3,7 +3,8 @@
 // docs/benchmarks.md).
 //   - start + join: modref::thread vs CreateThread + WaitForSingleObject + CloseHandle vs
 //     std::thread;
-//   - submit-to-callback round trip: modref::submit vs TrySubmitThreadpoolCallback;
+//   - submit-to-callback round trip: modref::submit and callback_group::submit vs
+//     TrySubmitThreadpoolCallback;
 //   - start_detached throughput: N detached tasks, each pinning and releasing the module, vs N raw
 //     detached CreateThread calls (which pin nothing).
 #include <windows.h>
@@ -12,6 +13,7 @@
 #include <thread>
 
 #include <benchmark/benchmark.h>
+#include <modref/callback_group.h>
 #include <modref/thread.h>
 #include <modref/threadpool.h>
 
@@ -71,6 +73,16 @@ void modref_submit_round_trip(benchmark::State& state) {
   }
 }
 BENCHMARK(modref_submit_round_trip)->UseRealTime();
+
+void group_submit_round_trip(benchmark::State& state) {
+  round_trip rt;
+  modref::callback_group group = modref::callback_group::create().value();
+  for (auto _ : state) {
+    (void)group.submit([event = rt.done] { ::SetEvent(event); });
+    ::WaitForSingleObject(rt.done, INFINITE);
+  }
+}
+BENCHMARK(group_submit_round_trip)->UseRealTime();
 
 // N detached tasks; the run ends when every task has finished (and, for modref, every context
 // has been destroyed and every pin given back).
@@ -135,6 +147,13 @@ using modref_bench::time_basis;
 [[maybe_unused]] const bool submit_declared = declare_ratio({
     .label = "modref::submit round trip / raw TrySubmitThreadpoolCallback round trip",
     .numerator = "modref_submit_round_trip/real_time",
+    .denominator = "raw_submit_round_trip/real_time",
+    .target_at_most = 1.10,
+    .basis = time_basis::real_time,
+});
+[[maybe_unused]] const bool group_submit_declared = declare_ratio({
+    .label = "callback_group::submit round trip / raw TrySubmitThreadpoolCallback round trip",
+    .numerator = "group_submit_round_trip/real_time",
     .denominator = "raw_submit_round_trip/real_time",
     .target_at_most = 1.10,
     .basis = time_basis::real_time,
