@@ -111,7 +111,8 @@ class group_ticket {
 };
 
 // Everything a group callback owns: its share of the count (destroyed last), the module pin and
-// the decayed callable. One allocation.
+// the decayed callable. One allocation. Queued and run by tp_queue_one_shot / submit_entry, like
+// modref::submit's context.
 template <class Fn>
 class group_context final : public ref_counted<group_context<Fn>> {
  public:
@@ -133,17 +134,6 @@ class group_context final : public ref_counted<group_context<Fn>> {
   module_ref pin_;
   Fn fn_;
 };
-
-template <class Context>
-void CALLBACK group_entry(PTP_CALLBACK_INSTANCE instance, void* raw) noexcept {
-  HMODULE module = nullptr;
-  {
-    ref_ptr<Context> context(static_cast<Context*>(raw), adopt_ref);
-    context->run();
-    module = context->release_module();
-  }  // The callable and the group's share die here, on this pool thread.
-  ::FreeLibraryWhenCallbackReturns(instance, module);
-}
 
 }  // namespace detail
 
@@ -215,26 +205,8 @@ class callback_group {
       give_back_share();
       return absl::ResourceExhaustedError(absl::StrCat(what, ": out of memory for the context"));
     }
-    TP_CALLBACK_ENVIRON env;
-    detail::tp_build_environment(env, state_->options);
-    BOOL queued = FALSE;
-#if defined(MODREF_TEST_SEAMS)
-    if (const DWORD injected =
-            detail::take_injected_failure(detail::g_threadpool_test_seams.fail_next_submit)) {
-      ::SetLastError(injected);
-    } else
-#endif
-    {
-      queued = ::TrySubmitThreadpoolCallback(&detail::group_entry<context_type>, context, &env);
-    }
-    ::DestroyThreadpoolEnvironment(&env);
-    if (!queued) {
-      const DWORD error = ::GetLastError();
-      ref_ptr<context_type>(context, adopt_ref).reset();  // callable, pin and share given back
-      ::SetLastError(error);
-      return win32_error_status(error, absl::StrCat(what, ": TrySubmitThreadpoolCallback"));
-    }
-    return absl::OkStatus();
+    // On failure the context, with its pin and its share of the count, is given back here.
+    return detail::tp_queue_one_shot(context, state_->options, what);
   }
 
   // callback_group::cancel()

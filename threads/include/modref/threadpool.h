@@ -226,8 +226,9 @@ class submit_context final : public ref_counted<submit_context<Fn>> {
 };
 
 // detail::submit_entry<Context>
-// The simple callback. A template instantiated in the submitting module, so its code is covered
-// by that module's pin.
+// The simple callback, for any context with run() and release_module() (submit's and
+// callback_group's). A template instantiated in the submitting module, so its code is covered by
+// that module's pin.
 template <class Context>
 void CALLBACK submit_entry(PTP_CALLBACK_INSTANCE instance, void* raw) noexcept {
   HMODULE module = nullptr;
@@ -239,6 +240,36 @@ void CALLBACK submit_entry(PTP_CALLBACK_INSTANCE instance, void* raw) noexcept {
   // The pool calls FreeLibrary after this function has returned: no instruction of this module
   // runs after the reference is gone.
   ::FreeLibraryWhenCallbackReturns(instance, module);
+}
+
+// detail::tp_queue_one_shot(context, options, what)
+// Queues `context` (which carries the callback's only reference) with submit_entry in an
+// environment built from `options`. On failure the context is destroyed here (its callable and
+// pin given back) and the status carries the Win32 error, which GetLastError() also keeps. Once
+// queued, nothing on this thread touches the context: the callable is always destroyed by the
+// callback. Shared by modref::submit and callback_group::submit.
+template <class Context>
+absl::Status tp_queue_one_shot(Context* context, const threadpool_options& options,
+                               std::string_view what) {
+  TP_CALLBACK_ENVIRON env;
+  tp_build_environment(env, options);
+  BOOL queued = FALSE;
+#if defined(MODREF_TEST_SEAMS)
+  if (const DWORD injected = take_injected_failure(g_threadpool_test_seams.fail_next_submit)) {
+    ::SetLastError(injected);
+  } else
+#endif
+  {
+    queued = ::TrySubmitThreadpoolCallback(&submit_entry<Context>, context, &env);
+  }
+  ::DestroyThreadpoolEnvironment(&env);
+  if (!queued) {
+    const DWORD error = ::GetLastError();
+    ref_ptr<Context>(context, adopt_ref).reset();  // the callable and the pin are given back
+    ::SetLastError(error);
+    return win32_error_status(error, absl::StrCat(what, ": TrySubmitThreadpoolCallback"));
+  }
+  return absl::OkStatus();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -750,28 +781,7 @@ template <class F>
   } catch (const std::bad_alloc&) {
     return absl::ResourceExhaustedError("modref::submit: out of memory for the callback context");
   }
-  // `context` carries the only reference: the callback's. Nothing on this thread touches the
-  // context once it is queued, so the callable is always destroyed by the callback.
-  TP_CALLBACK_ENVIRON env;
-  detail::tp_build_environment(env, options);
-  BOOL queued = FALSE;
-#if defined(MODREF_TEST_SEAMS)
-  if (const DWORD injected =
-          detail::take_injected_failure(detail::g_threadpool_test_seams.fail_next_submit)) {
-    ::SetLastError(injected);
-  } else
-#endif
-  {
-    queued = ::TrySubmitThreadpoolCallback(&detail::submit_entry<context_type>, context, &env);
-  }
-  ::DestroyThreadpoolEnvironment(&env);
-  if (!queued) {
-    const DWORD error = ::GetLastError();
-    ref_ptr<context_type>(context, adopt_ref).reset();  // the callable and the pin are given back
-    ::SetLastError(error);
-    return win32_error_status(error, "modref::submit: TrySubmitThreadpoolCallback");
-  }
-  return absl::OkStatus();
+  return detail::tp_queue_one_shot(context, options, "modref::submit");
 }
 
 // modref::threadpool_work<Policy>
