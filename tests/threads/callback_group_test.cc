@@ -10,6 +10,7 @@
 #include <windows.h>
 
 #include <atomic>
+#include <new>
 #include <thread>
 #include <vector>
 
@@ -143,6 +144,37 @@ TEST(CallbackGroup, QueueFailureGivesEverythingBackAndKeepsGetLastError) {
   EXPECT_EQ(group.outstanding(), 0);
   EXPECT_TRUE(modref_pool_test::activity_is(settles.base()));
   ASSERT_TRUE(group.submit([] {}).ok()) << "a failed submit must leave the group usable";
+}
+
+TEST(CallbackGroup, PinFailureGivesTheShareAndTheCallableBack) {
+  const settles_at_end settles;
+  modref::callback_group group = make_group();
+  std::atomic<DWORD> destroyed_on{0};
+  modref::detail::g_test_seams.fail_next_pin.store(ERROR_MOD_NOT_FOUND);
+  const absl::Status failed = group.submit([p = destroy_probe(&destroyed_on)] {});
+  EXPECT_EQ(modref::win32_error_code(failed), std::optional<DWORD>(ERROR_MOD_NOT_FOUND)) << failed;
+  EXPECT_NE(destroyed_on.load(), 0u) << "the callable was kept";
+  EXPECT_EQ(group.outstanding(), 0) << "the group's count kept the failed submission";
+  ASSERT_TRUE(group.wait().ok());  // returns at once: nothing is outstanding
+}
+
+// A callable whose move throws std::bad_alloc while the context is being built: the share taken
+// for it must be given back exactly once.
+struct throws_when_moved {
+  throws_when_moved() = default;
+  throws_when_moved(throws_when_moved&&) { throw std::bad_alloc(); }
+  void operator()() const {}
+};
+
+TEST(CallbackGroup, CallableThatThrowsWhileMovedGivesTheShareBackOnce) {
+  const settles_at_end settles;
+  modref::callback_group group = make_group();
+  const absl::Status failed = group.submit(throws_when_moved{});
+  EXPECT_EQ(failed.code(), absl::StatusCode::kResourceExhausted) << failed;
+  EXPECT_EQ(group.outstanding(), 0);
+  ASSERT_TRUE(group.submit([] {}).ok());
+  ASSERT_TRUE(group.wait().ok());
+  EXPECT_EQ(group.outstanding(), 0);
 }
 
 // The destructor must wait for a running callback. The callback holds the pool thread for

@@ -57,6 +57,7 @@
 #include <atomic>
 #include <functional>
 #include <new>
+#include <optional>
 #include <string_view>
 #include <type_traits>
 #include <utility>
@@ -93,20 +94,32 @@ struct group_state final : ref_counted<group_state> {
   bool idle() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return outstanding == 0; }
 };
 
-// One submitted callback's share of the group's count: taken when the context is built, given
-// back when the context is destroyed (after the callable), so wait() sees destroyed callables.
+// One submitted callback's share of the group's count. Taken by submit() before anything else
+// (refused once the group is cancelled), moved into the callback's context, and given back when
+// its owner is destroyed: with the context, after the callable (so wait() sees destroyed
+// callables), or on any failure path of submit(), whichever step failed.
 class group_ticket {
  public:
-  explicit group_ticket(ref_ptr<group_state> group) noexcept : group_(std::move(group)) {}
-  group_ticket(const group_ticket&) = delete;  // one count, one owner
+  // A share of `group`'s count, or nullopt when the group refuses new callbacks.
+  static std::optional<group_ticket> take(const ref_ptr<group_state>& group) {
+    absl::MutexLock lock(&group->mu);
+    if (group->refusing) return std::nullopt;
+    ++group->outstanding;
+    return group_ticket(group);
+  }
+  group_ticket(group_ticket&& other) noexcept : group_(std::move(other.group_)) {}
+  group_ticket(const group_ticket&) = delete;  // one share, one owner
   group_ticket& operator=(const group_ticket&) = delete;
+  group_ticket& operator=(group_ticket&&) = delete;
   ~group_ticket() {
+    if (!group_) return;  // moved from
     absl::MutexLock lock(&group_->mu);
     --group_->outstanding;
   }
   const group_state& group() const noexcept { return *group_; }
 
  private:
+  explicit group_ticket(ref_ptr<group_state> group) noexcept : group_(std::move(group)) {}
   ref_ptr<group_state> group_;
 };
 
@@ -117,8 +130,8 @@ template <class Fn>
 class group_context final : public ref_counted<group_context<Fn>> {
  public:
   template <class F>
-  group_context(ref_ptr<group_state> group, module_ref pin, F&& f)
-      : ticket_(std::move(group)), pin_(std::move(pin)), fn_(std::forward<F>(f)) {}
+  group_context(group_ticket ticket, module_ref pin, F&& f)
+      : ticket_(std::move(ticket)), pin_(std::move(pin)), fn_(std::forward<F>(f)) {}
 
   // Runs the callable once, unless the group was cancelled before the callback started.
   void run() noexcept {
@@ -185,24 +198,20 @@ class callback_group {
     if (!state_) return absl::FailedPreconditionError(absl::StrCat(what, ": empty group"));
     if (detail::tp_process_terminating()) return detail::tp_termination_refusal(what);
     if (detail::callable_is_empty(f)) return detail::tp_empty_callable(what);
-    {
-      absl::MutexLock lock(&state_->mu);
-      if (state_->refusing) {
-        return absl::FailedPreconditionError(
-            absl::StrCat(what, ": the group was cancelled; it accepts no more callbacks"));
-      }
-      ++state_->outstanding;  // handed to the context's ticket below, or given back
+    // The share is given back by whoever holds it when a later step fails: this optional, or the
+    // context under construction.
+    std::optional<detail::group_ticket> ticket = detail::group_ticket::take(state_);
+    if (!ticket) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(what, ": the group was cancelled; it accepts no more callbacks"));
     }
     absl::StatusOr<module_ref> pin = module_ref::pin_current();
-    if (!pin.ok()) {
-      give_back_share();
-      return pin.status();
-    }
+    if (!pin.ok()) return pin.status();
     context_type* context = nullptr;
     try {
-      context = make_ref<context_type>(state_, *std::move(pin), std::forward<F>(f)).detach();
+      context =
+          make_ref<context_type>(*std::move(ticket), *std::move(pin), std::forward<F>(f)).detach();
     } catch (const std::bad_alloc&) {
-      give_back_share();
       return absl::ResourceExhaustedError(absl::StrCat(what, ": out of memory for the context"));
     }
     // On failure the context, with its pin and its share of the count, is given back here.
@@ -251,11 +260,6 @@ class callback_group {
   explicit operator bool() const noexcept { return static_cast<bool>(state_); }
 
  private:
-  void give_back_share() {
-    absl::MutexLock lock(&state_->mu);
-    --state_->outstanding;
-  }
-
   absl::Status can_wait(std::string_view what) const {
     if (detail::tp_running_state() == state_.get()) {
       return absl::FailedPreconditionError(absl::StrCat(
