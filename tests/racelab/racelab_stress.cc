@@ -45,10 +45,17 @@ int count_threads() {
 
 // The loader's reference count of `module`, for the report only: Wine keeps it in
 // LDR_DATA_TABLE_ENTRY.LoadCount (x64 offset 0x6C); Windows 8 and later keep the real count in the
-// module's DDAG node and leave that field obsolete. -1 when the module is not in the list.
+// module's DDAG node and leave that field obsolete. -1 when the module is not in the list. The
+// walk does not take the loader lock: the caller holds a reference on `module`, and nothing else
+// loads or unloads modules in this process while it reports.
 int loader_count(HMODULE module) {
+#if defined(_M_X64) || defined(__x86_64__)
   const char* peb = nullptr;
-  __asm__("movq %%gs:0x60, %0" : "=r"(peb));  // TEB.ProcessEnvironmentBlock (as in dll_main.h)
+#if defined(_MSC_VER) && !defined(__clang__)
+  peb = reinterpret_cast<const char*>(__readgsqword(0x60));  // TEB.ProcessEnvironmentBlock
+#else
+  __asm__("movq %%gs:0x60, %0" : "=r"(peb));  // as in dll_main.h: GCC 12 warns on __readgsqword
+#endif
   const auto* ldr = *reinterpret_cast<const char* const*>(peb + 0x18);  // PEB.Ldr
   const auto* head = reinterpret_cast<const LIST_ENTRY*>(ldr + 0x10);   // InLoadOrderModuleList
   for (const LIST_ENTRY* link = head->Flink; link != head; link = link->Flink) {
@@ -58,6 +65,10 @@ int loader_count(HMODULE module) {
     }
   }
   return -1;
+#else
+  (void)module;
+  return -1;  // the offsets above are x64's
+#endif
 }
 
 // A cycle whose DLL did not unload within the bound: says what still holds it, then keeps waiting
