@@ -2,8 +2,8 @@
 // callback in the group and returns; the host FreeLibrary's the DLL at once and only then opens
 // `gate`. The callback's pin keeps the DLL loaded; when the callback hands that pin to
 // FreeLibraryWhenCallbackReturns, the unload runs DLL_PROCESS_DETACH on the pool thread, under the
-// loader lock, and destroys the global group there: its destructor must not wait (the callback
-// that triggered the unload still counts as running in the pool) and must not crash.
+// loader lock, and destroys the global group there: its destructor must neither wait (refused
+// under the loader lock; the group's count is already zero) nor crash, and the DLL must unload.
 #include <windows.h>
 
 #include <modref/callback_group.h>

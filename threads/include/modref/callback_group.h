@@ -37,9 +37,12 @@
 //
 // Where waiting cannot end, the group does not wait, and says so: wait() and cancel_and_wait()
 // return kFailedPrecondition from one of the group's own callbacks (it would wait for itself) and
-// under the loader lock (inside any DllMain: the last callback's FreeLibraryWhenCallbackReturns can
-// be what runs DllMain); the destructor then only cancels, which is safe because each callback
-// holds its own pin and its own reference to the group's state. During process termination the
+// under the loader lock (inside any DllMain: a pool thread needs that lock to start, and a
+// callback may need it to finish); the destructor then only cancels, which is safe because each
+// callback holds its own pin and its own reference to the group's state. (A DLL-global group is
+// destroyed in DLL_PROCESS_DETACH, on the thread whose FreeLibraryWhenCallbackReturns dropped the
+// last reference: by then every callback has given its share back, so there is nothing to wait
+// for anyway.) During process termination the
 // destructor does nothing and submit() is refused, as everywhere in modref.
 //
 // Thread safety: submit(), cancel(), wait(), cancel_and_wait() and outstanding() may be called
