@@ -88,7 +88,7 @@ child_run run_logged(const std::wstring& command_line, std::chrono::milliseconds
   const auto log = modref_test::temp_file(L"racelab");
   const auto start = std::chrono::steady_clock::now();
   child_run r;
-  r.code = modref_test::run_child(command_line, bound, modref_test::child_output::log_file, log);
+  r.code = modref_test::run_child(command_line, bound, log);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   r.output = modref_test::read_file(log);
   std::error_code ignored;

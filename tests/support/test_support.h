@@ -41,34 +41,22 @@ inline bool wait_until_unloaded(const wchar_t* name,
 inline bool is_loaded(const wchar_t* name) { return ::GetModuleHandleW(name) != nullptr; }
 
 // Where a child's standard output and error go.
-enum class child_output {
-  inherit,   // this process's own handles
-  discard,   // NUL (the race lab's children crash on purpose, and Wine's crash report would
-             // interleave with the lab's table)
-  log_file,  // a file, so that a failure can be explained afterwards (see read_file)
-};
-
 // Runs `command_line` as a child process and returns its exit code; ~0u when it could not start,
-// WAIT_TIMEOUT (258) when it did not end within `bound` (the child is then killed). With
-// child_output::log_file, `log` names the file that receives the child's output (truncated).
+// WAIT_TIMEOUT (258) when it did not end within `bound` (the child is then killed). With a `log`
+// path, the child's standard output and error go to that file (truncated), so that a failure can
+// be explained afterwards (see read_file); without one, the child shares this process's handles.
 inline DWORD run_child(std::wstring command_line,
                        std::chrono::milliseconds bound = std::chrono::seconds(60),
-                       child_output output = child_output::inherit,
                        const std::filesystem::path& log = {}) {
   STARTUPINFOW si{};
   si.cb = sizeof(si);
   PROCESS_INFORMATION pi{};
   HANDLE sink = INVALID_HANDLE_VALUE;
-  const bool redirect = output != child_output::inherit;
+  const bool redirect = !log.empty();
   if (redirect) {
     SECURITY_ATTRIBUTES inherit{sizeof(inherit), nullptr, TRUE};
-    if (output == child_output::discard) {
-      sink = ::CreateFileW(L"NUL", GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE, &inherit,
-                           OPEN_EXISTING, 0, nullptr);
-    } else {
-      sink = ::CreateFileW(log.c_str(), GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE, &inherit,
-                           CREATE_ALWAYS, FILE_ATTRIBUTE_NORMAL, nullptr);
-    }
+    sink = ::CreateFileW(log.c_str(), GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE, &inherit,
+                         CREATE_ALWAYS, FILE_ATTRIBUTE_NORMAL, nullptr);
     if (sink == INVALID_HANDLE_VALUE) return ~0u;
     si.dwFlags = STARTF_USESTDHANDLES;
     si.hStdInput = ::GetStdHandle(STD_INPUT_HANDLE);

@@ -238,7 +238,10 @@ class callback_group {
   // header comment). OK at once on an empty group.
   [[nodiscard]] absl::Status wait() {
     if (!state_) return absl::OkStatus();
-    if (absl::Status ok = can_wait("modref::callback_group::wait"); !ok.ok()) return ok;
+    if (absl::Status ok = detail::tp_can_wait_for(state_.get(), "modref::callback_group::wait");
+        !ok.ok()) {
+      return ok;
+    }
     detail::group_state& s = *state_;
     absl::MutexLock lock(&s.mu);
     s.mu.Await(absl::Condition(&s, &detail::group_state::idle));
@@ -263,20 +266,6 @@ class callback_group {
   explicit operator bool() const noexcept { return static_cast<bool>(state_); }
 
  private:
-  absl::Status can_wait(std::string_view what) const {
-    if (detail::tp_running_state() == state_.get()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          what, ": called from one of the group's own callbacks; it would wait for itself"));
-    }
-    if (loader_lock_held_by_this_thread()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          what,
-          ": refused under the loader lock (inside DllMain): a callback may need that lock to "
-          "finish, so the wait could never end"));
-    }
-    return absl::OkStatus();
-  }
-
   // The destructor's work: cancel, then wait where waiting can end. GetLastError() is kept.
   void close() noexcept {
     if (!state_) return;
@@ -287,7 +276,7 @@ class callback_group {
       return;
     }
     cancel();
-    if (!can_wait("modref::callback_group::~callback_group").ok()) {
+    if (!detail::tp_can_wait_for(state_.get(), "modref::callback_group::~callback_group").ok()) {
       ::OutputDebugStringA(
           "modref: callback_group destroyed where it cannot wait (its own callback or the loader "
           "lock): queued callbacks are cancelled, running ones finish on their own\n");

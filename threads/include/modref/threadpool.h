@@ -332,6 +332,24 @@ class tp_running_scope {
   const void* saved_;
 };
 
+// detail::tp_can_wait_for(state, what)
+// OK when this thread may wait for the callbacks that share `state` (a pool object's or a
+// callback_group's). kFailedPrecondition from one of those callbacks (the wait would include
+// itself) and under the loader lock (pool threads may need that lock to start or to finish).
+inline absl::Status tp_can_wait_for(const void* state, std::string_view what) {
+  if (tp_running_state() == state) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(what, ": called from one of its own callbacks; it would wait for itself"));
+  }
+  if (loader_lock_held_by_this_thread()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        what,
+        ": refused under the loader lock (inside DllMain): pool threads may need that lock to "
+        "start or finish, so the wait could never end"));
+  }
+  return absl::OkStatus();
+}
+
 template <class State, class... Args>
 void tp_run(const State* state, Args... args) noexcept {
   // Relaxed: see the header comment. A callback that missed the flag runs as if it had started
@@ -553,16 +571,7 @@ class tp_object {
   // Waits for the object's callbacks; with `cancel`, first stops queueing and drops queued ones.
   absl::Status wait_callbacks(bool cancel, std::string_view what) {
     if (absl::Status ok = usable(what); !ok.ok()) return ok;
-    if (running_here()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          what, ": called from one of the object's own callbacks; it would wait for itself"));
-    }
-    if (loader_lock_held_by_this_thread()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          what,
-          ": refused under the loader lock (inside DllMain): pool threads may need that lock to "
-          "start or finish, so the wait could never end"));
-    }
+    if (absl::Status ok = tp_can_wait_for(state_.get(), what); !ok.ok()) return ok;
     last_error_preserver keep;
     if (cancel) Traits::stop(get());
     Traits::wait_callbacks(get(), cancel);
