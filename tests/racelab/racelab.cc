@@ -45,6 +45,8 @@ const std::vector<scenario>& scenarios() {
       {"global_thread_at_exit", "DLL global waits for its worker at ExitProcess", 8000},
       {"thread_local_in_worker", "LIMIT: thread_local with a destructor in a worker, then unload",
        8000, true},
+      {"com_server_unloaded_by_com",
+       "COM's CoFreeUnusedLibrariesEx frees a server whose worker still runs", 60000},
   };
   return all;
 }
