@@ -1,16 +1,23 @@
-// The host side of the race lab's COM row, com_server_unloaded_by_com (linked into
-// racelab_host.exe: `racelab_host com_server_unloaded_by_com raw|modref`).
+// The host side of the race lab's COM rows, linked into racelab_host.exe:
+//   racelab_host com_server_unloaded_by_com raw|modref
+//   racelab_host com_object_from_worker raw|modref
 //
 // The real COM runtime (Wine's combase under Wine, combase.dll on Windows) is the host that
 // unloads the server:
 //   1. the class is registered (HKLM, by this process: a fresh prefix works) and created in the
 //      MTA with CoCreateInstance; COM loads the DLL;
 //   2. ILabJob::Start() starts a worker, which waits for `go` (created before the call);
-//   3. the client Releases its only object and calls CoFreeUnusedLibrariesEx(0, 0): the server's
-//      DllCanUnloadNow counts objects, answers S_OK, and COM calls FreeLibrary;
-//   4. only then does the host set `go`. Raw: the worker returns into unmapped code and the
-//      process dies with 0xC0000005. modref: the worker's pin kept the DLL mapped; the worker
-//      finishes, and its FreeLibraryAndExitThread unloads the DLL with no further COM call.
+//   3. the client Releases its only object and calls CoFreeUnusedLibrariesEx(0, 0); COM asks
+//      DllCanUnloadNow and calls FreeLibrary on S_OK;
+//   4. only then does the host set `go`.
+// com_server_unloaded_by_com (both servers vote with their object count, S_OK): raw, the worker
+// returns into unmapped code and the process dies with 0xC0000005; modref, the worker's pin kept
+// the DLL mapped, and its FreeLibraryAndExitThread unloads the DLL with no further COM call.
+// com_object_from_worker (both workers pinned; the worker creates an object for the client, the
+// host waits for the worker thread to end and then calls the object): raw, the objects-only vote
+// said S_OK, COM let the DLL go, and the worker's exit dropped the last reference under the
+// object: 0xC0000005 on the call; modref, dll_can_unload_now() counted the worker and then the
+// object, COM kept the DLL, and it is freed only after the client released the object.
 #include <windows.h>
 #include <objbase.h>
 
@@ -79,8 +86,9 @@ com_lab_io g_com_io;  // lives in the executable: valid after the server is gone
 
 }  // namespace
 
-unsigned long run_com_scenario(const wchar_t* variant) {
+unsigned long run_com_scenario(const wchar_t* scenario, const wchar_t* variant) {
   const bool raw = std::wstring(variant) == L"raw";
+  const bool produce = std::wstring(scenario) == L"com_object_from_worker";
   const wchar_t* dll_name = raw ? L"racelab_com_raw.dll" : L"racelab_com_modref.dll";
   const CLSID& clsid = raw ? kClsidLabRaw : kClsidLabModref;
 
@@ -89,6 +97,8 @@ unsigned long run_com_scenario(const wchar_t* variant) {
   g_com_io.go = ::CreateEventW(nullptr, TRUE, FALSE, nullptr);
   g_com_io.done = ::CreateEventW(nullptr, TRUE, FALSE, nullptr);
   if (g_com_io.go == nullptr || g_com_io.done == nullptr) return lab_setup_error;
+  g_com_io.produce = produce;
+  g_com_io.modref_vote = produce;  // the modref server votes with dll_can_unload_now() there
 
   ILabJob* job = nullptr;
   {
@@ -108,23 +118,45 @@ unsigned long run_com_scenario(const wchar_t* variant) {
 
   if (FAILED(job->Start(&g_com_io))) return lab_setup_error;
   job->Release();  // the client is done with its only object
-  // COM asks DllCanUnloadNow (S_OK: no object left) and frees the DLL. Called twice: Windows
-  // documents that an S_OK makes the DLL a candidate that a later call frees once the delay has
-  // passed; Wine 8 frees it in the first call when the delay is 0.
+  // COM asks DllCanUnloadNow and, on S_OK, frees the DLL. Called twice: Windows documents that an
+  // S_OK makes the DLL a candidate that a later call frees once the delay has passed; Wine 8
+  // frees it in the first call when the delay is 0.
   ::CoFreeUnusedLibrariesEx(0, 0);
   ::CoFreeUnusedLibrariesEx(0, 0);
-  if (g_com_io.votes_unload == 0) {
+  std::printf("DllCanUnloadNow: %ld x S_OK, %ld x S_FALSE; %ls is %s while its worker waits\n",
+              g_com_io.votes_unload, g_com_io.votes_keep, dll_name,
+              modref_test::is_loaded(dll_name) ? "mapped" : "unmapped");
+  std::fflush(stdout);
+  if (!produce && g_com_io.votes_unload == 0) {
+    // com_server_unloaded_by_com is about COM freeing the DLL: both servers must say S_OK.
     std::fprintf(stderr, "COM never heard S_OK from DllCanUnloadNow: the row tests nothing\n");
     return lab_setup_error;
   }
-  std::printf("COM was told S_OK and freed %ls; it is %s while its worker waits\n", dll_name,
-              modref_test::is_loaded(dll_name) ? "still mapped (the worker's pin)" : "unmapped");
-  std::fflush(stdout);
 
-  ::SetEvent(g_com_io.go);  // raw: the worker now returns into unmapped code
+  ::SetEvent(
+      g_com_io.go);  // com_server_unloaded_by_com, raw: the worker returns into unmapped code
   if (::WaitForSingleObject(g_com_io.done, kWorkBoundMs) != WAIT_OBJECT_0) return lab_hang;
-  // No further COM call: COM has given its reference back; the worker's FreeLibraryAndExitThread
-  // drops the last one.
+  if (produce) {
+    // com_object_from_worker: wait until the worker thread is gone (its pin with it), then use the
+    // object it handed over. Raw: COM let the DLL go at the vote and the worker's
+    // FreeLibraryAndExitThread dropped the last reference, so the object's code is unmapped.
+    if (g_com_io.made == nullptr || g_com_io.worker == nullptr) return lab_setup_error;
+    if (::WaitForSingleObject(g_com_io.worker, kWorkBoundMs) != WAIT_OBJECT_0) return lab_hang;
+    std::printf("the worker has ended; %ls is %s; calling the object it created\n", dll_name,
+                modref_test::is_loaded(dll_name) ? "mapped" : "unmapped");
+    std::fflush(stdout);
+    ILabJob* made = nullptr;
+    if (FAILED(g_com_io.made->QueryInterface(kIidLabJob, reinterpret_cast<void**>(&made)))) {
+      return lab_corrupted;
+    }
+    made->Release();
+    g_com_io.made->Release();  // the client is done with it too
+    g_com_io.made = nullptr;
+    ::CoFreeUnusedLibrariesEx(0, 0);  // nothing is alive any more: now COM may free the server
+    ::CoFreeUnusedLibrariesEx(0, 0);
+  }
+  // com_server_unloaded_by_com: no further COM call; COM has given its reference back, and the
+  // worker's FreeLibraryAndExitThread drops the last one.
   if (!modref_test::wait_until_unloaded(dll_name)) return lab_leak;
   ::CoUninitialize();
   return lab_passed;

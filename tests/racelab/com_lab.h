@@ -4,10 +4,16 @@
 // only releases its object and calls CoFreeUnusedLibrariesEx; COM asks DllCanUnloadNow and calls
 // FreeLibrary.
 //
-// Both servers are built from com_lab_server.h and differ only in lab_start_worker(): the raw one
-// starts a CreateThread worker, the modref one a modref::start_detached worker. Both vote in
-// DllCanUnloadNow with their object count alone, the way obs-virtualcam-module did, so that COM
-// really lets the DLL go while the worker runs: the row shows what the pin does on its own.
+// Both servers are built from com_lab_server.h and differ only in how they start the worker and
+// in how they vote:
+//   - com_server_unloaded_by_com: the raw server starts an unpinned CreateThread worker, the
+//     modref one a modref::start_detached worker; both vote with their object count alone, the
+//     way obs-virtualcam-module did, so that COM really lets the DLL go while the worker runs: the
+//     row shows what the pin does on its own.
+//   - com_object_from_worker: both workers are pinned (the raw one by hand, as pattern 1's raw fix
+//     does) and create an object for the client after COM has voted. The raw server votes with
+//     its object count, as ATL, WRL and C++/WinRT servers do; the modref one with
+//     modref::dll_can_unload_now(), which counts objects and work in one counter.
 #ifndef MODREF_TESTS_RACELAB_COM_LAB_H_
 #define MODREF_TESTS_RACELAB_COM_LAB_H_
 
@@ -21,10 +27,16 @@ struct com_lab_io {
   HANDLE done = nullptr;           // manual-reset: the worker finished its work
   volatile LONG votes_unload = 0;  // DllCanUnloadNow answered S_OK this many times
   volatile LONG votes_keep = 0;    // ... and S_FALSE this many times
+  // com_object_from_worker only:
+  bool produce = false;      // the worker creates an ILabJob for the client after `go`
+  bool modref_vote = false;  // the modref server votes with modref::dll_can_unload_now()
+  IUnknown* made = nullptr;  // the object the worker created (the client's reference)
+  HANDLE worker = nullptr;   // the worker thread, opened by the worker itself
 };
 
-// ILabJob: the servers' one interface. Start() starts a worker that waits for `go`, sets `done`
-// and returns into the DLL's code, which must then still be mapped.
+// ILabJob: the servers' one interface. Start() starts a worker that waits for `go`, (with
+// `produce`) creates an object for the client, sets `done` and returns into the DLL's code, which
+// must then still be mapped.
 // {B0A367F5-68F5-496E-A40D-134C42789B8F}
 inline constexpr IID kIidLabJob = {
     0xB0A367F5, 0x68F5, 0x496E, {0xA4, 0x0D, 0x13, 0x4C, 0x42, 0x78, 0x9B, 0x8F}};
@@ -39,8 +51,8 @@ inline constexpr CLSID kClsidLabRaw = {
 inline constexpr CLSID kClsidLabModref = {
     0x1A34F52B, 0xA2EC, 0x4024, {0xAE, 0xF6, 0xBB, 0xD8, 0x12, 0xE6, 0xAA, 0x25}};
 
-// Host side (com_host.cc): runs the row against "raw" or "modref" in this process and returns a
-// lab_outcome (lab_io.h); a crash ends the process instead.
-unsigned long run_com_scenario(const wchar_t* variant);
+// Host side (com_host.cc): runs one of the two rows against "raw" or "modref" in this process and
+// returns a lab_outcome (lab_io.h); a crash ends the process instead.
+unsigned long run_com_scenario(const wchar_t* scenario, const wchar_t* variant);
 
 #endif  // MODREF_TESTS_RACELAB_COM_LAB_H_

@@ -1,10 +1,12 @@
 // The COM plumbing shared by the race lab's two in-process servers (com_server_raw_dll.cc and
 // com_server_modref_dll.cc; include it from exactly one file per DLL). It is ordinary,
 // hand-written COM: one class, a static class factory, LockServer, and a DllCanUnloadNow that
-// counts objects and locks only. That vote is right for the objects; it knows nothing about a
-// worker that an object started, which is the point of the row.
+// counts objects and locks. That vote is right for the objects; it knows nothing about a worker
+// that an object started, which is the point of both rows.
 //
-// Each DLL defines the two functions declared below.
+// Each DLL defines, before including this file, `lab_object_counter` (a member type of every
+// object: empty in the raw server, modref::counted_com_object in the modref one), and after it
+// the three functions declared below.
 #ifndef MODREF_TESTS_RACELAB_COM_LAB_SERVER_H_
 #define MODREF_TESTS_RACELAB_COM_LAB_SERVER_H_
 
@@ -17,9 +19,10 @@
 
 // The CLSID this DLL serves.
 const CLSID& lab_server_clsid();
-// Starts the worker that ILabJob::Start() promises: it waits for io->go, sets io->done and
-// returns into this DLL.
+// Starts the worker that ILabJob::Start() promises; its body is lab_worker_body(io).
 HRESULT lab_start_worker(com_lab_io* io);
+// This DLL's DllCanUnloadNow answer: true for S_OK. `objects_unused` is the object-count vote.
+bool lab_vote(bool objects_unused);
 
 namespace {
 
@@ -59,8 +62,20 @@ class lab_job final : public ILabJob {
   }
 
  private:
+  lab_object_counter counted_;  // nothing in the raw server; modref's vote in the modref one
   LONG refs_ = 1;
 };
+
+// What every worker does, on its own thread: wait for the host's go-ahead, then (with `produce`)
+// hand the client a new object, report, and return into this DLL's code.
+void lab_worker_body(com_lab_io* io) {
+  ::WaitForSingleObject(io->go, INFINITE);  // returns into this DLL's code: must still be mapped
+  if (io->produce) {
+    io->made = static_cast<ILabJob*>(new (std::nothrow) lab_job);  // the client's reference
+    io->worker = ::OpenThread(SYNCHRONIZE, FALSE, ::GetCurrentThreadId());
+  }
+  ::SetEvent(io->done);
+}
 
 // A static factory, as most hand-written servers have: it lives as long as the DLL, so its own
 // references are not counted; LockServer is.
@@ -108,10 +123,10 @@ STDAPI DllGetClassObject(REFCLSID clsid, REFIID iid, void** out) {
   return g_factory.QueryInterface(iid, out);
 }
 
-// The vote COM asks for: objects and locks only (see the file comment).
+// The vote COM asks for: objects and locks, or what lab_vote() makes of them.
 STDAPI DllCanUnloadNow() {
-  const bool unused = ::InterlockedCompareExchange(&g_objects, 0, 0) == 0 &&
-                      ::InterlockedCompareExchange(&g_locks, 0, 0) == 0;
+  const bool unused = lab_vote(::InterlockedCompareExchange(&g_objects, 0, 0) == 0 &&
+                               ::InterlockedCompareExchange(&g_locks, 0, 0) == 0);
   if (g_io != nullptr) ::InterlockedIncrement(unused ? &g_io->votes_unload : &g_io->votes_keep);
   return unused ? S_OK : S_FALSE;
 }

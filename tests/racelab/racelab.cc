@@ -47,6 +47,8 @@ const std::vector<scenario>& scenarios() {
        8000, true},
       {"com_server_unloaded_by_com",
        "COM's CoFreeUnusedLibrariesEx frees a server whose worker still runs", 60000},
+      {"com_object_from_worker",
+       "pinned worker creates a COM object after the vote; objects-only DllCanUnloadNow", 60000},
   };
   return all;
 }
