@@ -1,6 +1,7 @@
 // The host side of the race lab's COM rows, linked into racelab_host.exe:
 //   racelab_host com_server_unloaded_by_com raw|modref
 //   racelab_host com_object_from_worker raw|modref
+//   racelab_host com_stress raw|modref [cycles]       (run_com_stress, at the end of this file)
 //
 // The real COM runtime (Wine's combase under Wine, combase.dll on Windows) is the host that
 // unloads the server:
@@ -21,8 +22,13 @@
 #include <windows.h>
 #include <objbase.h>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "../support/test_support.h"
 #include "com_lab.h"
@@ -160,4 +166,92 @@ unsigned long run_com_scenario(const wchar_t* scenario, const wchar_t* variant) 
   if (!modref_test::wait_until_unloaded(dll_name)) return lab_leak;
   ::CoUninitialize();
   return lab_passed;
+}
+
+// com_stress: the COM cycle, many times in one process, with a CPU-load thread per core.
+// Each cycle: CoCreateInstance (COM loads the DLL), Start(), Release(), CoFreeUnusedLibrariesEx,
+// then the DLL must be unloaded within a bound. Even cycles force the interleaving of
+// com_server_unloaded_by_com (objects-only vote, `go` set after COM's FreeLibrary); odd cycles let
+// the worker run at once and the modref server vote with dll_can_unload_now(), so that COM's
+// unload races the worker's end on its own. The raw server crashes in the first forced cycle.
+// What this loop checks is that no cycle crashes and every cycle unloads; handle and thread
+// growth is the main stress loop's job (these DLLs link the C++ runtime statically, whose
+// <iostream> costs handles per load under Wine; see docs/testing.md).
+unsigned long run_com_stress(const wchar_t* variant, int cycles) {
+  std::setvbuf(stdout, nullptr, _IONBF, 0);  // every line reaches the lab's log, even on a crash
+  const bool raw = std::wstring(variant) == L"raw";
+  const wchar_t* dll_name = raw ? L"racelab_com_raw.dll" : L"racelab_com_modref.dll";
+  const CLSID& clsid = raw ? kClsidLabRaw : kClsidLabModref;
+  if (cycles <= 0) return lab_setup_error;
+  if (FAILED(::CoInitializeEx(nullptr, COINIT_MULTITHREADED))) return lab_setup_error;
+  g_com_io.go = ::CreateEventW(nullptr, TRUE, FALSE, nullptr);
+  g_com_io.done = ::CreateEventW(nullptr, TRUE, FALSE, nullptr);
+  if (g_com_io.go == nullptr || g_com_io.done == nullptr) return lab_setup_error;
+  class_registration registration;  // for the whole loop; removed when it ends
+  if (!registration.add(clsid, modref_test::sibling(dll_name).wstring())) return lab_setup_error;
+
+  std::atomic<bool> stop_load{false};
+  std::vector<std::thread> load;
+  for (unsigned i = 0; i < std::max(1u, std::thread::hardware_concurrency()); ++i) {
+    // Busy for about a millisecond, then yield, as the main stress loop does.
+    load.emplace_back([&] {
+      while (!stop_load.load(std::memory_order_relaxed)) {
+        const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(1);
+        while (std::chrono::steady_clock::now() < until) {
+        }
+        ::Sleep(0);
+      }
+    });
+  }
+  auto finish = [&](unsigned long code) {
+    stop_load = true;
+    for (auto& t : load) t.join();
+    return code;
+  };
+
+  const auto start = std::chrono::steady_clock::now();
+  double slowest = 0;
+  for (int cycle = 1; cycle <= cycles; ++cycle) {
+    const bool forced = cycle % 2 == 1;
+    ::ResetEvent(g_com_io.go);
+    ::ResetEvent(g_com_io.done);
+    g_com_io.modref_vote = !forced;
+    const auto began = std::chrono::steady_clock::now();
+    ILabJob* job = nullptr;
+    if (FAILED(::CoCreateInstance(clsid, nullptr, CLSCTX_INPROC_SERVER, kIidLabJob,
+                                  reinterpret_cast<void**>(&job)))) {
+      std::printf("cycle %d: CoCreateInstance failed\n", cycle);
+      return finish(lab_setup_error);
+    }
+    if (!forced) ::SetEvent(g_com_io.go);  // the worker runs at once, racing what follows
+    if (FAILED(job->Start(&g_com_io))) return finish(lab_setup_error);
+    job->Release();
+    ::CoFreeUnusedLibrariesEx(0, 0);
+    ::CoFreeUnusedLibrariesEx(0, 0);
+    if (forced) ::SetEvent(g_com_io.go);  // after COM's FreeLibrary (raw: into unmapped code)
+    if (::WaitForSingleObject(g_com_io.done, kWorkBoundMs) != WAIT_OBJECT_0) {
+      std::printf("cycle %d: the worker never finished\n", cycle);
+      return finish(lab_hang);
+    }
+    // Bounded: the worker's last steps and COM's next look come after `done`.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (modref_test::is_loaded(dll_name)) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        std::printf("cycle %d: %ls still loaded 20 s after the work ended\n", cycle, dll_name);
+        return finish(lab_leak);
+      }
+      ::CoFreeUnusedLibrariesEx(0, 0);
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    slowest = std::max(
+        slowest, std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::printf(
+      "%d COM cycles (half forced, half free-running): every cycle unloaded; %.1f ms per "
+      "cycle, slowest %.0f ms\n",
+      cycles, 1000 * seconds / cycles, 1000 * slowest);
+  ::CoUninitialize();
+  return finish(lab_passed);
 }

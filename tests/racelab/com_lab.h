@@ -54,5 +54,7 @@ inline constexpr CLSID kClsidLabModref = {
 // Host side (com_host.cc): runs one of the two rows against "raw" or "modref" in this process and
 // returns a lab_outcome (lab_io.h); a crash ends the process instead.
 unsigned long run_com_scenario(const wchar_t* scenario, const wchar_t* variant);
+// Host side (com_host.cc): `cycles` COM cycles in one process (the row com_stress).
+unsigned long run_com_stress(const wchar_t* variant, int cycles);
 
 #endif  // MODREF_TESTS_RACELAB_COM_LAB_H_

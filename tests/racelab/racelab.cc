@@ -49,6 +49,8 @@ const std::vector<scenario>& scenarios() {
        "COM's CoFreeUnusedLibrariesEx frees a server whose worker still runs", 60000},
       {"com_object_from_worker",
        "pinned worker creates a COM object after the vote; objects-only DllCanUnloadNow", 60000},
+      {"com_stress", "row 12's COM cycle 200 times, every core busy; each cycle must unload",
+       120000},
   };
   return all;
 }

@@ -57,7 +57,8 @@ int wmain(int argc, wchar_t** argv) {
   const std::wstring scenario = argv[1];
   const std::wstring variant = argv[2];
   if (scenario == L"com_server_unloaded_by_com" || scenario == L"com_object_from_worker")
-    return run_com_scenario(argv[1], argv[2]);  // com_host.cc
+    return run_com_scenario(argv[1], argv[2]);                         // com_host.cc
+  if (scenario == L"com_stress") return run_com_stress(argv[2], 200);  // com_host.cc
   g_dll_name = variant == L"raw" ? L"racelab_raw.dll" : L"racelab_modref.dll";
   g_io.go = new_event();
   g_io.done = new_event();
