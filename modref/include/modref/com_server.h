@@ -12,8 +12,8 @@
 // What the answer still protects is the COM objects, which hold no loader reference (an object
 // cannot give one back from its own Release without returning into unmapped code). An object that
 // a worker creates after COM has let the DLL go would be protected by nothing once that worker
-// ends. This header counts objects and server locks in the same per-module counter as modref's
-// work, so that one answer covers both:
+// ends (race-lab row com_object_from_worker). This header counts objects and server locks in the
+// same per-module counter as modref's work, so that one answer covers both:
 //
 //   - modref::counted_com_object: a member of each COM object class; the object counts while it
 //     lives.
