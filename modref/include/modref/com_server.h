@@ -96,6 +96,7 @@ inline com_server_state g_com_server_state;
 }  // namespace detail
 
 inline com_server_counts com_server_activity() noexcept {
+  // Relaxed: a snapshot for diagnostics, ordered with nothing.
   return {detail::g_com_server_state.objects.load(std::memory_order_relaxed),
           detail::g_com_server_state.locks.load(std::memory_order_relaxed)};
 }
@@ -106,9 +107,12 @@ inline com_server_counts com_server_activity() noexcept {
 // destruction. It holds no loader reference: the count is COM's vote, kept by COM's rules.
 class counted_com_object {
  public:
+  // counted_com_object()
+  // Counts the object that contains it: in the vote (the member below, constructed first) and in
+  // the diagnostics.
   counted_com_object() noexcept {
-    // Relaxed: the vote's consistency comes from the single counter's modification order, not
-    // from ordering with other memory (see the header comment).
+    // Relaxed: a diagnostic. The vote's own counter (detail::context_counter) is relaxed too; its
+    // consistency comes from that one counter's modification order (see the header comment).
     detail::g_com_server_state.objects.fetch_add(1, std::memory_order_relaxed);
   }
   // counted_com_object(const counted_com_object&)
@@ -117,6 +121,8 @@ class counted_com_object {
   // counted_com_object::operator=
   // Assigning one object to another changes neither's existence: the counts stay.
   counted_com_object& operator=(const counted_com_object&) noexcept { return *this; }
+  // ~counted_com_object()
+  // Stops counting: the diagnostic first, then the vote (the member is destroyed last).
   ~counted_com_object() {
     detail::g_com_server_state.objects.fetch_sub(1, std::memory_order_relaxed);  // relaxed
   }
