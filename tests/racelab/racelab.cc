@@ -51,6 +51,14 @@ const std::vector<scenario>& scenarios() {
        "pinned worker creates a COM object after the vote; objects-only DllCanUnloadNow", 60000},
       {"com_stress", "row 12's COM cycle 200 times, every core busy; each cycle must unload",
        120000},
+      // Coroutines (tests/racelab/coroutine_scenarios_dll.cc, racelab_coro_*.dll).
+      {"coroutine_suspended_at_unload", "unpinned coroutine suspended on an event at FreeLibrary",
+       60000},
+      {"coroutine_final_release", "promise gives its pin back with FreeLibrary in its destructor",
+       60000},
+      {"coroutine_timer_at_unload", "resume_after pending at FreeLibrary (no environment)", 60000},
+      {"coroutine_timer_cancelled",
+       "resume_after cancelled at FreeLibrary, resumed by the canceller", 60000},
   };
   return all;
 }

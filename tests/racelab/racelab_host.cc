@@ -60,6 +60,10 @@ int wmain(int argc, wchar_t** argv) {
     return run_com_scenario(argv[1], argv[2]);                         // com_host.cc
   if (scenario == L"com_stress") return run_com_stress(argv[2], 200);  // com_host.cc
   g_dll_name = variant == L"raw" ? L"racelab_raw.dll" : L"racelab_modref.dll";
+  // The coroutine rows live in their own pair of DLLs (coroutine_scenarios_dll.cc).
+  if (scenario.rfind(L"coroutine_", 0) == 0) {
+    g_dll_name = variant == L"raw" ? L"racelab_coro_raw.dll" : L"racelab_coro_modref.dll";
+  }
   g_io.go = new_event();
   g_io.done = new_event();
   g_io.exe_message = g_exe_state.message;
@@ -72,7 +76,8 @@ int wmain(int argc, wchar_t** argv) {
   if (entry == nullptr) return lab_setup_error;
 
   if (scenario == L"unload_while_running" || scenario == L"free_then_exit_thread" ||
-      scenario == L"pool_without_library" || scenario == L"thread_local_in_worker") {
+      scenario == L"pool_without_library" || scenario == L"thread_local_in_worker" ||
+      scenario.rfind(L"coroutine_", 0) == 0) {
     if (entry(&g_io) != 0) return lab_setup_error;
     ::FreeLibrary(dll);  // the host lets go at once
     const DWORD outcome = finish_unload_scenario();

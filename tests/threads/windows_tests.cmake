@@ -9,3 +9,6 @@ add_dependencies(thread_test async_api_dll join_in_dllmain_dll)
 
 # The thread-pool tests live in their own file (threadpool.h has its own owner).
 include(${CMAKE_CURRENT_LIST_DIR}/threadpool_tests.cmake OPTIONAL)
+
+# The coroutine tests live in their own file too.
+include(${CMAKE_CURRENT_LIST_DIR}/coroutine_tests.cmake)
