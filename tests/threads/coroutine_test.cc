@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <coroutine>
 #include <stdexcept>
 #include <stop_token>
 #include <string>
@@ -112,6 +113,35 @@ TEST(FireAndForget, ReleaserFailureLeaksThePinRatherThanRisk) {
   // The pin was released from module_ref's count (release()) but never FreeLibrary'd: the module
   // (here the test EXE) keeps one more loader reference, which is the documented, safe outcome.
   EXPECT_EQ(modref::activity().live_pins, before.live_pins);
+}
+
+// A resumer that is not modref: a raw pool callback with no environment (the C++/WinRT shape).
+struct foreign_resume {
+  std::coroutine_handle<> frame;
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) {
+    frame = h;
+    ASSERT_TRUE(::TrySubmitThreadpoolCallback(&entry, this, nullptr));
+  }
+  void await_resume() const noexcept {}
+  static void CALLBACK entry(PTP_CALLBACK_INSTANCE, void* raw) noexcept {
+    static_cast<foreign_resume*>(raw)->frame.resume();
+  }
+};
+
+TEST(FireAndForget, FinishingUnderAForeignResumerHandsThePinToTheReleaser) {
+  const settles_at_end settles;
+  const long released = coro_seams().handed_to_releaser.load();
+  const long handed = coro_seams().handed_to_callback.load();
+  event done;
+  [](const event& done) -> modref::fire_and_forget {
+    co_await foreign_resume{};
+    done.set();
+  }(done);
+  ASSERT_TRUE(done.wait());
+  EXPECT_TRUE(eventually([&] { return coro_seams().handed_to_releaser.load() == released + 1; }))
+      << "no modref callback to hand the pin to: the releaser takes it (design.md)";
+  EXPECT_EQ(coro_seams().handed_to_callback.load(), handed);
 }
 
 // ---------------------------------------------------------------------------------------------

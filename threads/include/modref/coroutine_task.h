@@ -69,6 +69,7 @@
 
 #include <windows.h>
 
+#include <atomic>
 #include <concepts>
 #include <coroutine>
 #include <exception>
@@ -156,6 +157,12 @@ class task_promise : public coro_promise_base, public task_result<T> {
     coro_deallocate(frame, size);
   }
 
+  // task_promise::task_promise()
+  // Records whether operator new borrowed. It applied the same test on this thread a moment ago,
+  // and nothing in between (the parameter copies) can change it: resume scopes are opened and
+  // closed strictly nested, so the scope that was current before the copies is current after.
+  task_promise() noexcept : self_pinned_(!coro_running_here()) {}
+
   task<T> get_return_object() noexcept;
   std::suspend_always initial_suspend() const noexcept { return {}; }
 
@@ -164,9 +171,12 @@ class task_promise : public coro_promise_base, public task_result<T> {
     std::coroutine_handle<> await_suspend(std::coroutine_handle<task_promise> self) noexcept {
       task_promise& promise = self.promise();
       if (promise.continuation_) return promise.continuation_;  // symmetric transfer
-      // Started by get(): after SetEvent the waiting thread may destroy this frame at once, so
-      // nothing here touches it afterwards.
-      ::SetEvent(promise.waiter_);
+      // Started by get(). acq_rel: publishes the result to get(), and sees the event get()
+      // stored before it announced that it waits. After SetEvent the waiting thread may destroy
+      // this frame at once, so nothing here touches it afterwards.
+      if (promise.get_state_.exchange(kDone, std::memory_order_acq_rel) == kWaiting) {
+        ::SetEvent(promise.waiter_);
+      }
       return std::noop_coroutine();
     }
     void await_resume() const noexcept {}
@@ -181,9 +191,16 @@ class task_promise : public coro_promise_base, public task_result<T> {
     }
   }
 
-  // Set by whoever starts the task: the awaiting coroutine, or get()'s event.
+  bool self_pinned() const noexcept { return self_pinned_; }
+
+  // Set by whoever starts the task: the awaiting coroutine, or get() (its state and event).
+  static constexpr int kRunning = 0, kDone = 1, kWaiting = 2;
   std::coroutine_handle<> continuation_;
+  std::atomic<int> get_state_{kRunning};
   HANDLE waiter_ = nullptr;
+
+ private:
+  bool self_pinned_;
 };
 
 inline std::system_error task_misuse(std::string_view what) {
@@ -252,7 +269,9 @@ class task {
   //     the task instead;
   //   - errc::operation_not_permitted for an empty task (moved-from, awaited, get() called before)
   //     and during process termination;
-  //   - the Win32 error if the module cannot be pinned or the wait event cannot be created.
+  //   - the Win32 error if a borrowed frame's module cannot be pinned.
+  // A task that finishes without suspending costs no kernel object; one that suspends is waited
+  // for with an event (polled with Sleep(1) if no event can be created: it must be waited for).
   T get() {
     constexpr std::string_view what = "modref::task::get";
     if (!frame_) throw detail::task_misuse(what);
@@ -269,20 +288,42 @@ class task {
                            : ": refused inside a modref coroutine: blocking a pool thread may "
                              "starve the pool that must resume the task; co_await it instead"));
     }
-    absl::StatusOr<module_ref> pin = module_ref::pin_address(frame_.promise().frame_module());
-    if (!pin.ok()) throw detail::to_system_error(pin.status());
-    HANDLE done = ::CreateEventW(nullptr, TRUE, FALSE, nullptr);
-    if (done == nullptr) {
-      throw detail::to_system_error(last_win32_error_status("modref::task::get: CreateEventW"));
+    // A frame that borrowed its pin needs one now: nothing else covers it while it runs.
+    module_ref pin;
+    if (!frame_.promise().self_pinned()) {
+      absl::StatusOr<module_ref> pinned = module_ref::pin_address(frame_.promise().frame_module());
+      if (!pinned.ok()) throw detail::to_system_error(pinned.status());
+      pin = *std::move(pinned);
     }
-    started run(std::exchange(frame_, {}), *std::move(pin), done);
-    run.frame.promise().waiter_ = done;
+    started run(std::exchange(frame_, {}), std::move(pin));
+    promise_type& promise = run.frame.promise();
     {
-      detail::coro_resume_scope scope(nullptr, run.frame.promise().frame_module());
+      detail::coro_resume_scope scope(nullptr, promise.frame_module());
       run.frame.resume();
     }
-    ::WaitForSingleObject(done, INFINITE);  // bounded by the task itself: it always completes
-    return run.frame.promise().take();
+    // Acquire: a task that finished (here or already on a pool thread) published its result.
+    if (promise.get_state_.load(std::memory_order_acquire) != promise_type::kDone) {
+      // It suspended: wait for it. The event is created only now, so that a task that completes
+      // without suspending costs no kernel object.
+      run.event = ::CreateEventW(nullptr, TRUE, FALSE, nullptr);
+      int expected = promise_type::kRunning;
+      if (run.event == nullptr) {
+        // No event (out of kernel resources): the task is running and must be waited for, so
+        // poll instead of failing.
+        while (promise.get_state_.load(std::memory_order_acquire) != promise_type::kDone) {
+          ::Sleep(1);
+        }
+      } else {
+        promise.waiter_ = run.event;
+        // acq_rel: on success publishes waiter_ to the completing thread; on failure (it has
+        // just finished) acquires the result.
+        if (promise.get_state_.compare_exchange_strong(expected, promise_type::kWaiting,
+                                                       std::memory_order_acq_rel)) {
+          ::WaitForSingleObject(run.event, INFINITE);  // bounded by the task: it always completes
+        }
+      }
+    }
+    return promise.take();
   }
 
   // task::reset()

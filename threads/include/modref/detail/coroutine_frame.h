@@ -26,11 +26,13 @@
 #endif
 
 #include <windows.h>
+#include <winternl.h>
 
 #include <atomic>
 #include <cstddef>
 #include <new>
 #include <string_view>
+#include <system_error>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -60,10 +62,28 @@ inline tp_tls_slot g_coro_scope_slot;
 
 class coro_resume_scope;
 
+// Read on every task creation (the borrow test), so it is kept cheap: the first 64 TLS slots live
+// in the TEB (TEB::TlsSlots, declared in the SDK's <winternl.h>), and reading one there is what
+// TlsGetValue does, without its call and without clearing the thread's last error (which
+// TlsGetValue does on success and would oblige us to save and restore it).
 inline coro_resume_scope* coro_current_scope() noexcept {
-  if (g_coro_scope_slot.index == TLS_OUT_OF_INDEXES) return nullptr;
+  const DWORD index = g_coro_scope_slot.index;
+  if (index == TLS_OUT_OF_INDEXES) return nullptr;
+  constexpr DWORD kTebSlots = sizeof(TEB::TlsSlots) / sizeof(TEB::TlsSlots[0]);
+  if (index < kTebSlots) {
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+    // GCC 12 reports the gs-relative read inside MinGW's NtCurrentTeb() as an out-of-bounds
+    // access of a zero-length array (a false positive of -Warray-bounds on __readgsqword).
+#pragma GCC diagnostic ignored "-Warray-bounds"
+#endif
+    return static_cast<coro_resume_scope*>(NtCurrentTeb()->TlsSlots[index]);
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+  }
   last_error_preserver keep;  // TlsGetValue sets the last error
-  return static_cast<coro_resume_scope*>(::TlsGetValue(g_coro_scope_slot.index));
+  return static_cast<coro_resume_scope*>(::TlsGetValue(index));
 }
 
 inline void coro_release(module_ref pin) noexcept;
