@@ -207,8 +207,12 @@ inline void coro_release(module_ref pin) noexcept {
 }
 
 // detail::coro_frame_header
-// In front of every modref coroutine frame: the pin the frame owns (empty for a borrowed frame).
+// In front of every modref coroutine frame, alive from operator new to operator delete, so for
+// the frame's whole life: the activity() count of live frames (which dll_can_unload_now() also
+// reads: it must cover every destructor of the frame, the parameter copies' included) and the pin
+// the frame owns (empty for a borrowed frame).
 struct alignas(__STDCPP_DEFAULT_NEW_ALIGNMENT__) coro_frame_header {
+  context_counter counted;
   module_ref pin;
 };
 
@@ -233,7 +237,7 @@ inline absl::StatusOr<module_ref> coro_pin(std::string_view what) {
 // destructor of the frame, frees the memory and gives the pin back with coro_release().
 inline void* coro_allocate(std::size_t size, module_ref pin) {
   void* raw = ::operator new(size + sizeof(coro_frame_header));
-  auto* header = ::new (raw) coro_frame_header{std::move(pin)};
+  auto* header = ::new (raw) coro_frame_header{{}, std::move(pin)};
   return header + 1;
 }
 
@@ -246,13 +250,13 @@ inline void coro_deallocate(void* frame, std::size_t size) noexcept {
 }
 
 // detail::coro_promise_base
-// What every modref promise has: the module that instantiated it (compared when a task is
-// awaited, to decide whether the awaiter's pin covers it) and the activity() count of live frames.
+// What every modref promise has: the module that instantiated it, compared when a task is
+// awaited to decide whether the awaiter's pin covers it. (The frame's count and pin are in its
+// coro_frame_header.)
 struct coro_promise_base {
   HMODULE frame_module() const noexcept { return module_; }
 
  private:
-  context_counter counted_;
   HMODULE module_ = current_module();  // resolved in the module that instantiates the promise
 };
 
