@@ -165,6 +165,18 @@ void modref_task_chain_1000(benchmark::State& state) {
 }
 BENCHMARK(modref_task_chain_1000);
 
+// The same with one task: what get() costs once per chain (the top frame's pin, its release
+// through the releaser callback), separated from the per-frame cost.
+void raw_task_single(benchmark::State& state) {
+  for (auto _ : state) benchmark::DoNotOptimize(raw_chain(0).run_synchronously());
+}
+BENCHMARK(raw_task_single);
+
+void modref_task_single(benchmark::State& state) {
+  for (auto _ : state) benchmark::DoNotOptimize(modref_chain(0).get());
+}
+BENCHMARK(modref_task_single);
+
 using modref_bench::declare_ratio;
 using modref_bench::time_basis;
 
@@ -181,6 +193,14 @@ using modref_bench::time_basis;
     .numerator = "modref_task_chain_1000",
     .denominator = "raw_task_chain_1000",
     .target_at_most = 1.10,
+    .basis = time_basis::cpu_time,
+});
+
+[[maybe_unused]] const bool single_declared = declare_ratio({
+    .label = "one modref::task<int> created and run with get() / unpinned minimal task",
+    .numerator = "modref_task_single",
+    .denominator = "raw_task_single",
+    .target_at_most = 0,  // informative: the fixed cost inside the chain pair
     .basis = time_basis::cpu_time,
 });
 
