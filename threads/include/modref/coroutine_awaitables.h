@@ -200,6 +200,7 @@ class pool_wait_awaiter {
   // The pool object's callback. `reason` is what its firing means.
   void fired(wake_reason reason) noexcept {
     int expected = kPending;
+    // acq_rel (both): see the header comment; the loser of either race touches nothing more.
     if (!claim_.compare_exchange_strong(expected, kFired, std::memory_order_acq_rel)) return;
     result_.reason = reason;
     if (shares_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;  // await_suspend resumes
@@ -218,6 +219,7 @@ class pool_wait_awaiter {
   // Runs on the thread that requested the stop (or inside on_stop_.emplace above).
   void on_stop() noexcept {
     int expected = kPending;
+    // acq_rel: see the header comment. Losing means the pool callback already claimed the wake-up.
     if (!claim_.compare_exchange_strong(expected, kCancelled, std::memory_order_acq_rel)) return;
     result_.reason = wake_reason::cancelled;
     TP_CALLBACK_ENVIRON env;
@@ -236,6 +238,7 @@ class pool_wait_awaiter {
   }
 
   void cancelled_here() noexcept {
+    // acq_rel: the last share sees the other side's writes (header comment).
     if (shares_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;  // await_suspend resumes
     finish_on_this_thread(false);
     frame_.resume();

@@ -211,10 +211,17 @@ inline void coro_release(module_ref pin) noexcept {
 // the frame's whole life: the activity() count of live frames (which dll_can_unload_now() also
 // reads: it must cover every destructor of the frame, the parameter copies' included) and the pin
 // the frame owns (empty for a borrowed frame).
+#if defined(_MSC_VER)
+#pragma warning(push)
+#pragma warning(disable : 4324)  // padded to the alignment of operator new: that is the point
+#endif
 struct alignas(__STDCPP_DEFAULT_NEW_ALIGNMENT__) coro_frame_header {
   context_counter counted;
   module_ref pin;
 };
+#if defined(_MSC_VER)
+#pragma warning(pop)
+#endif
 
 // detail::coro_pin(what)
 // The pin a new frame takes on the calling thread. kFailedPrecondition during process
