@@ -419,6 +419,28 @@ TEST(CoroutineDll, SuspendedFrameKeepsTheDllLoadedAndUnloadsAfterIt) {
       << "the frame's pin was not given back";
 }
 
+TEST(CoroutineDll, FrameParkedByAForeignAwaitableKeepsTheDllLoaded) {
+  // Nothing but the frame's own pin holds the DLL here: the awaitable is not modref, no pool
+  // object names the DLL, and the host resumes the frame from its own thread (design.md,
+  // "Coroutines resumed by others": the final release then goes to the releaser).
+  coroutine_dll d;
+  ASSERT_NE(d.dll, nullptr);
+  auto start = get_export<DWORD (*)(void**, HANDLE, volatile LONG*)>(d.dll, "coro_start_parked");
+  void* parked = nullptr;
+  event done;
+  volatile LONG out = 0;
+  ASSERT_EQ(start(&parked, done.get(), &out), 0u);
+  ASSERT_NE(parked, nullptr);
+  ::FreeLibrary(d.dll);
+  ASSERT_TRUE(modref_test::is_loaded(coroutine_dll::kName))
+      << "unloaded under a suspended frame: resuming it now would run unmapped code";
+  std::coroutine_handle<>::from_address(parked).resume();
+  ASSERT_TRUE(done.wait());
+  EXPECT_EQ(out, 7);
+  EXPECT_TRUE(modref_test::wait_until_unloaded(coroutine_dll::kName))
+      << "the frame's pin was not given back by the releaser";
+}
+
 TEST(CoroutineDll, PendingTimerAtUnloadWithAndWithoutCancellation) {
   for (const bool cancel : {false, true}) {
     SCOPED_TRACE(cancel ? "cancelled" : "timer elapses");

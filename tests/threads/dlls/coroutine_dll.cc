@@ -8,6 +8,7 @@
 #include <modref/dll_main.h>
 
 #include <chrono>
+#include <coroutine>
 #include <stop_token>
 #include <system_error>
 
@@ -48,6 +49,23 @@ modref::fire_and_forget sleeper(std::chrono::milliseconds delay, HANDLE done, vo
   ::SetEvent(done);
 }
 
+// An awaitable that is not modref: it parks the frame's handle in host memory, and the host
+// resumes it later from its own thread. Only the frame's pin keeps the DLL loaded meanwhile (no
+// pool object names it), and the frame finishes on the host's thread, outside any modref
+// callback, so its pin goes to the releaser.
+struct park_in_host {
+  void** slot;
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) const noexcept { *slot = h.address(); }
+  void await_resume() const noexcept {}
+};
+
+modref::fire_and_forget parked(void** slot, HANDLE done, volatile LONG* out) {
+  co_await park_in_host{slot};
+  *out = 7;
+  ::SetEvent(done);
+}
+
 }  // namespace
 
 extern "C" BOOL WINAPI DllMain(HINSTANCE instance, DWORD reason, LPVOID reserved) {
@@ -77,6 +95,15 @@ __declspec(dllexport) DWORD coro_start_suspended(HANDLE go, HANDLE done, volatil
 __declspec(dllexport) DWORD coro_start_sleeper(DWORD delay_ms, HANDLE done, volatile LONG* out) {
   try {
     sleeper(std::chrono::milliseconds(delay_ms), done, out);
+    return 0;
+  } catch (const std::system_error& e) {
+    return static_cast<DWORD>(e.code().value());
+  }
+}
+
+__declspec(dllexport) DWORD coro_start_parked(void** slot, HANDLE done, volatile LONG* out) {
+  try {
+    parked(slot, done, out);
     return 0;
   } catch (const std::system_error& e) {
     return static_cast<DWORD>(e.code().value());
