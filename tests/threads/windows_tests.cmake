@@ -12,3 +12,6 @@ include(${CMAKE_CURRENT_LIST_DIR}/threadpool_tests.cmake OPTIONAL)
 
 # The coroutine tests live in their own file too.
 include(${CMAKE_CURRENT_LIST_DIR}/coroutine_tests.cmake)
+
+# Per-thread state of locks on threads that outlive the DLL (issue 9, item 8).
+include(${CMAKE_CURRENT_LIST_DIR}/per_thread_state_tests.cmake)
