@@ -69,10 +69,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "modref/detail/callables.h"
 #include "modref/dll_main.h"
 #include "modref/module_ref.h"
+#include "modref/mutex.h"
 #include "modref/refcount.h"
 #include "modref/threadpool.h"
 #include "modref/win32_error.h"
@@ -87,7 +87,7 @@ struct group_state final : ref_counted<group_state> {
   explicit group_state(const threadpool_options& o) : options(o) {}
 
   const threadpool_options options;
-  absl::Mutex mu;
+  mutex mu;  // modref::mutex: no per-thread state left on pool threads (docs/patterns.md)
   long outstanding ABSL_GUARDED_BY(mu) = 0;   // contexts not yet destroyed
   bool refusing ABSL_GUARDED_BY(mu) = false;  // set by cancel(): no new submissions
   // Read by callbacks without the mutex. Release (cancel) / acquire (callback): a callback that
@@ -105,7 +105,7 @@ class group_ticket {
  public:
   // A share of `group`'s count, or nullopt when the group refuses new callbacks.
   static std::optional<group_ticket> take(const ref_ptr<group_state>& group) {
-    absl::MutexLock lock(&group->mu);
+    mutex_lock lock(group->mu);
     if (group->refusing) return std::nullopt;
     ++group->outstanding;
     return group_ticket(group);
@@ -116,7 +116,7 @@ class group_ticket {
   group_ticket& operator=(group_ticket&&) = delete;
   ~group_ticket() {
     if (!group_) return;  // moved from
-    absl::MutexLock lock(&group_->mu);
+    mutex_lock lock(group_->mu);
     --group_->outstanding;
   }
   const group_state& group() const noexcept { return *group_; }
@@ -226,7 +226,7 @@ class callback_group {
   // calls are refused. Running callbacks are not interrupted. Does not wait. Idempotent.
   void cancel() noexcept {
     if (!state_) return;
-    absl::MutexLock lock(&state_->mu);
+    mutex_lock lock(state_->mu);
     state_->refusing = true;
     state_->cancelled.store(true, std::memory_order_release);
   }
@@ -243,8 +243,8 @@ class callback_group {
       return ok;
     }
     detail::group_state& s = *state_;
-    absl::MutexLock lock(&s.mu);
-    s.mu.Await(absl::Condition(&s, &detail::group_state::idle));
+    mutex_lock lock(s.mu);
+    s.mu.await(&s, &detail::group_state::idle);
     return absl::OkStatus();
   }
 
@@ -259,7 +259,7 @@ class callback_group {
   // Callbacks submitted and not yet finished (diagnostic: it may change as soon as it is read).
   long outstanding() const {
     if (!state_) return 0;
-    absl::MutexLock lock(&state_->mu);
+    mutex_lock lock(state_->mu);
     return state_->outstanding;
   }
 

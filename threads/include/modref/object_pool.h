@@ -54,16 +54,20 @@
 //   - Every member function of object_pool except the destructor may be called from any number of
 //     threads at once. A lease is a plain handle: one thread uses it at a time, but it may be moved
 //     to, and ended on, another thread.
-//   - The pool's state (idle objects and counters) is guarded by one absl::Mutex, `mutex_`; there
-//     are no atomics. Returning an object unlocks `mutex_` and lending it again locks `mutex_`, so
-//     everything a borrower wrote to the object happens-before the next borrower's first access.
-//     This is what makes non-thread-safe objects safe to pool.
-//   - Waiting acquirers block in Mutex::Await(WithTimeout) on the Condition "an object is idle or a
-//     slot is free". Abseil re-evaluates waiters' conditions whenever `mutex_` is released, so
-//     every return, discard and failed creation wakes a waiter that can now proceed, and a waiter
-//     that times out cannot swallow a wake-up meant for another (the lost-wakeup trap of a
-//     condition variable signalled once per return). absl::Mutex is not FIFO: under heavy
-//     contention a waiter may be overtaken by later arrivals.
+//   - The pool's state (idle objects and counters) is guarded by one modref::mutex, `mutex_`;
+//     there are no atomics. Returning an object unlocks `mutex_` and lending it again locks
+//     `mutex_`, so everything a borrower wrote to the object happens-before the next borrower's
+//     first access. This is what makes non-thread-safe objects safe to pool.
+//   - modref::mutex, not absl::Mutex: borrowers are often pool callbacks of a DLL that can be
+//     unloaded, and a contended absl::Mutex leaves the waiting thread an Abseil identity whose
+//     cleanup is code in that DLL (see <modref/mutex.h>). On Windows it is an SRWLOCK, elsewhere
+//     std::mutex; neither keeps anything per thread.
+//   - Waiting acquirers block in mutex::await / await_for on the condition "an object is idle or
+//     a slot is free", which is re-evaluated whenever `mutex_` is unlocked, so every return,
+//     discard and failed creation wakes a waiter that can now proceed, and a waiter that times
+//     out cannot swallow a wake-up meant for another (the lost-wakeup trap of a condition
+//     variable signalled once per return). The mutex is not FIFO: under heavy contention a
+//     waiter may be overtaken by later arrivals.
 //   - The factory runs with `factory_mutex_` held and `mutex_` not held: calls to it never overlap
 //     (the factory need not be thread-safe), and a slow factory does not hold up threads that
 //     return objects or borrow idle ones. The factory may call capacity()/created()/idle(); it must
@@ -91,9 +95,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "gsl/assert"
+#include "modref/mutex.h"
 #include "modref/refcount.h"  // detail::type_name<T>() for messages
 
 namespace modref {
@@ -163,7 +167,7 @@ class object_pool {
     std::size_t busy = 0;
     std::size_t waiting = 0;
     {
-      absl::MutexLock lock(&mutex_);
+      mutex_lock lock(mutex_);
       busy = created_ + creating_ - idle_.size();
       waiting = waiting_;
     }
@@ -212,14 +216,14 @@ class object_pool {
   // How many objects exist now, idle or leased: created by the factory and not yet discarded.
   // Never more than capacity(). A snapshot (see the header comment).
   std::size_t created() const ABSL_LOCKS_EXCLUDED(mutex_) {
-    absl::MutexLock lock(&mutex_);
+    mutex_lock lock(mutex_);
     return created_;
   }
 
   // object_pool::idle()
   // How many objects sit in the pool, ready to be lent without waiting or creating. A snapshot.
   std::size_t idle() const ABSL_LOCKS_EXCLUDED(mutex_) {
-    absl::MutexLock lock(&mutex_);
+    mutex_lock lock(mutex_);
     return idle_.size();
   }
 
@@ -261,13 +265,12 @@ class object_pool {
     bool ready = true;
     std::unique_ptr<T> object;  // stays null when a slot was reserved for a new object instead
     {
-      absl::MutexLock lock(&mutex_);
-      const absl::Condition lendable(this, &object_pool::can_lend);
+      mutex_lock lock(mutex_);
       ++waiting_;
       if (timeout == absl::InfiniteDuration()) {
-        mutex_.Await(lendable);
+        mutex_.await(this, &object_pool::can_lend);
       } else {
-        ready = mutex_.AwaitWithTimeout(lendable, timeout);
+        ready = mutex_.await_for(this, &object_pool::can_lend, timeout);
       }
       --waiting_;
       if (ready && !idle_.empty()) {
@@ -314,11 +317,11 @@ class object_pool {
     slot_reservation& operator=(const slot_reservation&) = delete;
     ~slot_reservation() {
       if (committed_) return;
-      absl::MutexLock lock(&pool_.mutex_);
+      mutex_lock lock(pool_.mutex_);
       --pool_.creating_;  // unlocking wakes a waiter, which may now create in this slot
     }
     void commit() noexcept {
-      absl::MutexLock lock(&pool_.mutex_);
+      mutex_lock lock(pool_.mutex_);
       --pool_.creating_;
       ++pool_.created_;
       committed_ = true;
@@ -348,7 +351,7 @@ class object_pool {
   // object_pool::call_factory()
   // One factory call at a time, under factory_mutex_ and outside mutex_ (see the header comment).
   absl::StatusOr<std::unique_ptr<T>> call_factory() ABSL_LOCKS_EXCLUDED(mutex_, factory_mutex_) {
-    absl::MutexLock lock(&factory_mutex_);
+    mutex_lock lock(factory_mutex_);
     return factory_();
   }
 
@@ -356,7 +359,7 @@ class object_pool {
   // Puts a returned object on the idle list. Never allocates: reserve_idle_room() made room for
   // every object that exists.
   void give_back(std::unique_ptr<T> object) noexcept ABSL_LOCKS_EXCLUDED(mutex_) {
-    absl::MutexLock lock(&mutex_);
+    mutex_lock lock(mutex_);
     idle_.push_back(std::move(object));  // unlocking wakes a waiter
   }
 
@@ -366,17 +369,17 @@ class object_pool {
   // does not block the pool.
   void discard_object(std::unique_ptr<T> object) noexcept ABSL_LOCKS_EXCLUDED(mutex_) {
     object.reset();
-    absl::MutexLock lock(&mutex_);
+    mutex_lock lock(mutex_);
     --created_;  // unlocking wakes a waiter, which may now create in this slot
   }
 
   const std::size_t capacity_;
 
   // Lock order: factory_mutex_ before mutex_ (the pool itself never holds both).
-  absl::Mutex factory_mutex_;
+  mutex factory_mutex_;
   factory_type factory_ ABSL_GUARDED_BY(factory_mutex_);
 
-  mutable absl::Mutex mutex_;
+  mutable mutex mutex_;
   // Objects ready to lend. idle_.capacity() >= created_ + creating_ at all times (see
   // reserve_idle_room()), so returning an object never allocates.
   std::vector<std::unique_ptr<T>> idle_ ABSL_GUARDED_BY(mutex_);

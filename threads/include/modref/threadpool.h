@@ -84,7 +84,8 @@
 //     submit() or set() on their own object (the pool API is thread-safe).
 //   - Callbacks of one object may run concurrently (several submissions, a period shorter than a
 //     callback), so pool objects store an absl::AnyInvocable whose call operator is const: a
-//     `mutable` lambda does not compile; guard shared state yourself (e.g. absl::Mutex).
+//     `mutable` lambda does not compile; guard shared state yourself (e.g. modref::mutex;
+//     not absl::Mutex on pool threads: see <modref/mutex.h>).
 //   - The "drop queued callbacks" flag is a relaxed atomic: it orders nothing; the pool's own
 //     wait (in the destructor or the closing callback) is the synchronisation point before the
 //     state is destroyed. Reference counts follow <modref/refcount.h>.
@@ -373,7 +374,7 @@ struct tp_work_traits {
     static_assert(std::is_invocable_v<const std::decay_t<F>&>,
                   "modref::threadpool_work: the callable must be invocable as f() on a const "
                   "object: calls may run concurrently on several pool threads. Drop `mutable` and "
-                  "guard shared state (e.g. with absl::Mutex)");
+                  "guard shared state (e.g. with modref::mutex)");
     return absl::AnyInvocable<signature>(std::forward<F>(f));
   }
 
@@ -404,7 +405,7 @@ struct tp_timer_traits {
     static_assert(std::is_invocable_v<const std::decay_t<F>&>,
                   "modref::threadpool_timer: the callable must be invocable as f() on a const "
                   "object: calls may overlap when a period is shorter than a call. Drop `mutable` "
-                  "and guard shared state (e.g. with absl::Mutex)");
+                  "and guard shared state (e.g. with modref::mutex)");
     return absl::AnyInvocable<signature>(std::forward<F>(f));
   }
 
@@ -438,7 +439,7 @@ struct tp_wait_traits {
     static_assert(takes_result || std::is_invocable_v<const fn_type&>,
                   "modref::threadpool_wait: the callable must be invocable on a const object as "
                   "f(TP_WAIT_RESULT) or f(). Drop `mutable` and guard shared state (e.g. with "
-                  "absl::Mutex)");
+                  "modref::mutex)");
     if constexpr (takes_result) {
       return absl::AnyInvocable<signature>(std::forward<F>(f));
     } else {
