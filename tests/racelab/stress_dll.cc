@@ -1,8 +1,13 @@
 // racelab_stress_modref.dll / racelab_stress_raw.dll — one source, two builds. stress_start()
 // launches 8 asynchronous operations and returns at once; each operation bumps a counter in host
 // memory and the last one sets an event. The modref build mixes modref::thread, start_detached,
-// submit and a one-shot pool timer; the raw build (MODREF_STRESS_RAW) uses plain CreateThread with
-// no pin, which must crash the stress loop sooner or later.
+// submit and a one-shot pool timer, and every operation first contends for locks (issue 9, item
+// 8): it borrows an object_pool<long> of capacity 1 sixteen times, then waits on a modref::mutex
+// until all 8 operations have arrived. So workers and pool threads block on modref's locks in
+// every cycle, after the host has freed the DLL; with absl::Mutex under object_pool each blocked
+// thread kept an Abseil identity whose cleanup is this DLL's code, and the loop failed. The raw
+// build (MODREF_STRESS_RAW) uses plain CreateThread with no pin, which must crash the stress loop
+// sooner or later.
 #include <windows.h>
 
 #include "stress_io.h"
@@ -107,10 +112,37 @@ extern "C" __declspec(dllexport) DWORD stress_start(stress_io* io) {
 
 #include <memory>
 
+#include <modref/mutex.h>
+#include <modref/object_pool.h>
 #include <modref/thread.h>
 #include <modref/threadpool.h>
 
 namespace {
+
+// Lock contention inside every operation. DLL globals: the DLL is loaded afresh for each cycle.
+constexpr int kContendedBorrows = 16;
+modref::object_pool<long> g_pool{1};  // one object: all but one borrower wait
+modref::mutex g_arrival_mutex;
+int g_arrived ABSL_GUARDED_BY(g_arrival_mutex) = 0;
+
+// Borrows the pool's one object kContendedBorrows times (holding it across a yield), then waits
+// until every operation of the cycle has done the same, then completes the operation.
+void contend_then_complete(stress_io* io) {
+  for (int i = 0; i < kContendedBorrows; ++i) {
+    absl::StatusOr<modref::object_pool<long>::lease> lease = g_pool.acquire();
+    if (!lease.ok()) return;  // never completes: the loop reports the cycle as hung
+    ++**lease;
+    ::SwitchToThread();
+  }
+  {
+    modref::mutex_lock lock(g_arrival_mutex);
+    ++g_arrived;
+    g_arrival_mutex.await([]() ABSL_NO_THREAD_SAFETY_ANALYSIS {  // called with the mutex held
+      return g_arrived == kStressOperations;
+    });
+  }
+  complete_one(io);
+}
 
 DWORD code_of(const absl::Status& status) {
   return status.ok() ? 0 : modref::win32_error_code(status).value_or(ERROR_GEN_FAILURE);
@@ -126,7 +158,7 @@ DWORD start_timer(stress_io* io) {
   auto* holder = new one_shot_timer;
   absl::StatusOr<modref::threadpool_timer<modref::on_destroy::dont_wait> > timer =
       modref::threadpool_timer<modref::on_destroy::dont_wait>::create([io, holder] {
-        complete_one(io);
+        contend_then_complete(io);
         delete holder;
       });
   if (!timer.ok()) {
@@ -149,11 +181,11 @@ extern "C" __declspec(dllexport) void stress_activity(long* contexts, long* pins
 
 extern "C" __declspec(dllexport) DWORD stress_start(stress_io* io) {
   for (int i = 0; i < 2; ++i) {
-    absl::StatusOr<modref::thread> t = modref::thread::start(complete_one, io);
+    absl::StatusOr<modref::thread> t = modref::thread::start(contend_then_complete, io);
     if (!t.ok()) return code_of(t.status());
     t->detach();
-    if (DWORD e = code_of(modref::start_detached(complete_one, io))) return e;
-    if (DWORD e = code_of(modref::submit([io] { complete_one(io); }))) return e;
+    if (DWORD e = code_of(modref::start_detached(contend_then_complete, io))) return e;
+    if (DWORD e = code_of(modref::submit([io] { contend_then_complete(io); }))) return e;
     if (DWORD e = start_timer(io)) return e;
   }
   return 0;
