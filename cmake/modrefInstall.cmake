@@ -42,7 +42,7 @@ configure_package_config_file("${PROJECT_SOURCE_DIR}/cmake/modrefConfig.cmake.in
 write_basic_package_version_file("${PROJECT_BINARY_DIR}/modrefConfigVersion.cmake"
   COMPATIBILITY SameMinorVersion ARCH_INDEPENDENT)
 install(FILES "${PROJECT_BINARY_DIR}/modrefConfig.cmake" "${PROJECT_BINARY_DIR}/modrefConfigVersion.cmake"
-  DESTINATION "${MODREF_INSTALL_CMAKEDIR}")
+  "${PROJECT_SOURCE_DIR}/cmake/modrefLinkModeCheck.cmake" DESTINATION "${MODREF_INSTALL_CMAKEDIR}")
 
 # --- GSL, when this build took its headers from a directory ----------------------------------------
 # Exported as Microsoft.GSL::GSL in its own export set: modrefTargets.cmake then refers to
