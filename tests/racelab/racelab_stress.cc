@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -44,30 +45,56 @@ int count_threads() {
 }
 
 // The loader's reference count of `module`, for the report only: Wine keeps it in
-// LDR_DATA_TABLE_ENTRY.LoadCount (x64 offset 0x6C); Windows 8 and later keep the real count in the
-// module's DDAG node and leave that field obsolete. -1 when the module is not in the list. The
-// walk does not take the loader lock: the caller holds a reference on `module`, and nothing else
-// loads or unloads modules in this process while it reports.
-int loader_count(HMODULE module) {
-#if defined(_M_X64) || defined(__x86_64__)
-  const char* peb = nullptr;
-#if defined(_MSC_VER) && !defined(__clang__)
-  peb = reinterpret_cast<const char*>(__readgsqword(0x60));  // TEB.ProcessEnvironmentBlock
-#else
-  __asm__("movq %%gs:0x60, %0" : "=r"(peb));  // as in dll_main.h: GCC 12 warns on __readgsqword
-#endif
-  const auto* ldr = *reinterpret_cast<const char* const*>(peb + 0x18);  // PEB.Ldr
-  const auto* head = reinterpret_cast<const LIST_ENTRY*>(ldr + 0x10);   // InLoadOrderModuleList
+// LDR_DATA_TABLE_ENTRY.LoadCount; Windows 8 and later keep the real count in the module's DDAG node
+// and leave that field obsolete. -1 when the module is not in the list, or on an architecture
+// whose layout is not listed here (ARM64). The walk does not take the loader lock: the caller holds
+// a reference on `module`, and nothing else loads or unloads modules in this process while it
+// reports.
+//
+// Offsets (the layout of Wine's winternl.h, which follows Windows'):          x64     x86
+//   TEB.ProcessEnvironmentBlock (read through gs on x64, fs on x86)            0x60    0x30
+//   PEB.Ldr                                                                    0x18    0x0C
+//   PEB_LDR_DATA.InLoadOrderModuleList                                         0x10    0x0C
+//   LDR_DATA_TABLE_ENTRY.DllBase (InLoadOrderLinks is the entry's first field) 0x30    0x18
+//   LDR_DATA_TABLE_ENTRY.LoadCount (a SHORT)                                   0x6C    0x38
+#if defined(_M_X64) || defined(__x86_64__) || defined(_M_IX86) || defined(__i386__)
+struct loader_layout {
+  std::size_t ldr, load_order_list, dll_base, load_count;
+};
+
+int load_count_in_list(const char* peb, const loader_layout& at, HMODULE module) {
+  const auto* ldr = *reinterpret_cast<const char* const*>(peb + at.ldr);
+  const auto* head = reinterpret_cast<const LIST_ENTRY*>(ldr + at.load_order_list);
   for (const LIST_ENTRY* link = head->Flink; link != head; link = link->Flink) {
-    const auto* entry = reinterpret_cast<const char*>(link);        // InLoadOrderLinks comes first
-    if (*reinterpret_cast<void* const*>(entry + 0x30) == module) {  // DllBase
-      return *reinterpret_cast<const SHORT*>(entry + 0x6C);
+    const auto* entry = reinterpret_cast<const char*>(link);
+    if (*reinterpret_cast<void* const*>(entry + at.dll_base) == module) {
+      return *reinterpret_cast<const SHORT*>(entry + at.load_count);
     }
   }
   return -1;
+}
+#endif
+
+int loader_count(HMODULE module) {
+  const char* peb = nullptr;
+#if defined(_M_X64) || defined(__x86_64__)
+#if defined(_MSC_VER) && !defined(__clang__)
+  peb = reinterpret_cast<const char*>(__readgsqword(0x60));
 #else
+  __asm__("movq %%gs:0x60, %0" : "=r"(peb));  // as in dll_main.h: GCC 12 warns on __readgsqword
+#endif
+  return load_count_in_list(peb, {0x18, 0x10, 0x30, 0x6C}, module);
+#elif defined(_M_IX86) || defined(__i386__)
+#if defined(_MSC_VER) && !defined(__clang__)
+  peb = reinterpret_cast<const char*>(__readfsdword(0x30));
+#else
+  __asm__("movl %%fs:0x30, %0" : "=r"(peb));  // as in dll_main.h
+#endif
+  return load_count_in_list(peb, {0x0C, 0x0C, 0x18, 0x38}, module);
+#else
+  (void)peb;
   (void)module;
-  return -1;  // the offsets above are x64's
+  return -1;  // no layout listed for this architecture
 #endif
 }
 
