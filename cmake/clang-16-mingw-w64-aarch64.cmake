@@ -33,7 +33,8 @@ if(NOT modref_gcc_dir OR NOT EXISTS "${modref_gcc_dir}/include/c++")
   message(FATAL_ERROR "ARM64 header toolchain: no /usr/lib/gcc/x86_64-w64-mingw32/*-posix with "
     "include/c++ (install g++-mingw-w64-x86-64-posix)")
 endif()
-string(JOIN " " CMAKE_CXX_FLAGS_INIT -nostdinc++
+string(JOIN " " CMAKE_CXX_FLAGS_INIT
+  "--start-no-unused-arguments -nostdinc++ --end-no-unused-arguments"
   "-isystem ${modref_gcc_dir}/include/c++"
   "-isystem ${modref_gcc_dir}/include/c++/x86_64-w64-mingw32"
   "-isystem ${modref_gcc_dir}/include/c++/backward"

@@ -38,7 +38,10 @@ if(NOT modref_gcc_dir OR NOT EXISTS "${modref_gcc_dir}/include/c++")
 endif()
 set(MODREF_MINGW_RUNTIME_DIRS "${modref_gcc_dir}" "/usr/${modref_triple}/lib")  # modref_link_shared_runtime
 
-string(JOIN " " CMAKE_CXX_FLAGS_INIT -nostdinc++
+# CMake passes CMAKE_CXX_FLAGS to link lines too, where clang would warn that -nostdinc++ is unused:
+# --start/end-no-unused-arguments keep that quiet for this flag only.
+string(JOIN " " CMAKE_CXX_FLAGS_INIT
+  "--start-no-unused-arguments -nostdinc++ --end-no-unused-arguments"
   "-isystem ${modref_gcc_dir}/include/c++"
   "-isystem ${modref_gcc_dir}/include/c++/${modref_triple}"
   "-isystem ${modref_gcc_dir}/include/c++/backward"

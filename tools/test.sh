@@ -5,14 +5,15 @@
 # time, and the total.
 #
 #   MODREF_LEGS="format windows-mingw-x86" tools/test.sh   # a subset (MODREF_PRESETS also works)
-#   MODREF_TEST_JOBS=1 tools/test.sh                       # one leg's tests at a time
 #
 # How it spends a 2-core machine: first every leg is built, one after the other, each with every
-# core (a build left alone is the fastest use of the cores). Then the legs' test suites run, up to
-# MODREF_TEST_JOBS (default 2) at once, the longest first. A Windows leg's tests run in a Wine
-# prefix of its own with its own wineserver (tools/wine-session.sh), which only that leg uses and
-# which is stopped when its tests end; its output goes to build/<leg>/ctest.log and is printed when
-# the leg is done, so legs never interleave their output.
+# core (a build left alone is the fastest use of the cores). Then the test suites run in two
+# lanes side by side: the Windows legs one after the other in the "wine" lane (never two at once:
+# each race lab's stress loop keeps every core busy on purpose, and two of them would each take
+# twice as long), and the Linux legs one after the other in the "native" lane. A Windows leg's
+# tests run in a Wine prefix of its own with its own wineserver (tools/wine-session.sh), stopped
+# when its tests end. Each leg's output goes to build/<leg>/ctest.log and is printed, in leg
+# order, once that leg is done, so legs never interleave their output.
 set -uo pipefail
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -21,24 +22,23 @@ say() { printf '\n==> %s\n' "$*"; }
 now() { date +%s; }
 script_start=$(now)
 
-# The legs, in build order. One line each: <name> <tests>
-#   name   a preset of CMakePresets.json (configured with `cmake --preset`, built with
-#          `cmake --build --preset`), or a step of this script: a shell function build_<name>
-#          below, run instead of the preset's configure and build (see build_format).
-#   tests  ctest: then `ctest --preset <name>` in the test phase (for a step: the function
-#          test_<name>, run in the test phase); -: nothing to run after the build.
+# The legs, in build order. One line each: <name> <lane>
+#   name  a preset of CMakePresets.json (configured with `cmake --preset`, built with
+#         `cmake --build --preset`), or a step of this script: a shell function build_<name>
+#         below, run instead of the preset's configure and build (see build_format).
+#   lane  the test lane its tests run in (wine or native; the legs of one lane run one after the
+#         other, in this order): `ctest --preset <name>`, or for a step the function test_<name>
+#         if there is one; -: nothing to run after the build.
 legs=(
-  "format                 -"      # clang-format check of every tracked .h/.cc/.cpp
-  "windows-mingw          ctest"  # MinGW-w64 GCC 12, x86_64: the whole Windows suite under wine64
-  "windows-mingw-x86      ctest"  # MinGW-w64 GCC 12, i686: the whole Windows suite under 32-bit Wine
-  "windows-clang          ctest"  # clang 16 + lld 16, x86_64 MinGW sysroot: the whole suite under wine64
-  "windows-arm64-headers  -"      # clang 16, aarch64-w64-mingw32: every header compiled; nothing links
-  "linux                  ctest"  # GCC 12: the portable parts
-  "linux-asan             ctest"  # GCC 12 + ASan/UBSan: the portable parts
-  "linux-tsan             ctest"  # GCC 12 + TSan: the portable parts
+  "format                 -"       # clang-format check of every tracked .h/.cc/.cpp
+  "windows-mingw          wine"    # MinGW-w64 GCC 12, x86_64: the whole Windows suite under wine64
+  "windows-mingw-x86      wine"    # MinGW-w64 GCC 12, i686: the whole Windows suite under 32-bit Wine
+  "windows-clang          wine"    # clang 16 + lld 16, x86_64 MinGW sysroot: the whole suite under wine64
+  "windows-arm64-headers  -"       # clang 16, aarch64-w64-mingw32: every header compiled; nothing links
+  "linux-tsan             native"  # GCC 12 + TSan: the portable parts
+  "linux-asan             native"  # GCC 12 + ASan/UBSan: the portable parts
+  "linux                  native"  # GCC 12: the portable parts
 )
-# The test phase starts the legs in this order (longest first), whatever their build order.
-test_order="windows-mingw windows-mingw-x86 windows-clang linux-tsan linux-asan linux"
 
 build_format() {
   local sources
@@ -52,7 +52,6 @@ build_format() {
 }
 
 selected=${MODREF_LEGS:-${MODREF_PRESETS:-}}
-jobs=${MODREF_TEST_JOBS:-2}
 
 bash tools/setup-debian.sh || exit 1
 # shellcheck source=tools/wine-session.sh
@@ -60,12 +59,12 @@ bash tools/setup-debian.sh || exit 1
 mkdir -p build
 
 names=()
-declare -A has_tests=() build_seconds=() test_seconds=() result=()
+declare -A lane_of=() build_seconds=() test_seconds=() result=()
 for line in "${legs[@]}"; do
-  read -r name tests <<<"$line"
+  read -r name lane <<<"$line"
   if [ -n "$selected" ] && [[ " $selected " != *" $name "* ]]; then continue; fi
   names+=("$name")
-  has_tests[$name]=$tests
+  lane_of[$name]=$lane
 done
 if [ -n "$selected" ]; then
   for name in $selected; do
@@ -118,7 +117,8 @@ run_leg_tests() {
     out_of=$(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$line")
     nfail=$(sed -E 's/.*passed, ([0-9]+) tests? failed.*/\1/' <<<"$line")
   fi
-  echo "$status $(($(now) - start)) $((out_of - nfail)) $nfail" >"$dir/ctest.outcome"
+  echo "$status $(($(now) - start)) $((out_of - nfail)) $nfail" >"$dir/ctest.outcome.new"
+  mv "$dir/ctest.outcome.new" "$dir/ctest.outcome"
 }
 
 report_leg_tests() {
@@ -140,33 +140,40 @@ report_leg_tests() {
   echo "$name: tests ${seconds} s"
 }
 
-# Test phase: up to $jobs legs at once, longest first.
+# Test phase: the lanes side by side, each running its legs one after the other.
 total_passed=0
 total_failed=0
 queue=()
-for name in $test_order "${names[@]}"; do
-  [[ " ${names[*]} " == *" $name "* ]] || continue
-  [[ " ${queue[*]-} " == *" $name "* ]] && continue
-  [ "${has_tests[$name]}" = - ] && continue
+lanes=()
+for name in "${names[@]}"; do
+  [ "${lane_of[$name]}" = - ] && continue
   [ "${result[$name]}" = ok ] || continue
   queue+=("$name")
+  [[ " ${lanes[*]-} " == *" ${lane_of[$name]} "* ]] || lanes+=("${lane_of[$name]}")
 done
-[ ${#queue[@]} -gt 0 ] && say "tests of ${queue[*]} ($jobs at a time; each leg's output follows when it is done)"
-declare -A running=()
-for name in "${queue[@]}"; do
-  while [ ${#running[@]} -ge "$jobs" ]; do
-    wait -n -p done_pid
-    report_leg_tests "${running[$done_pid]}"
-    unset "running[$done_pid]"
+for name in "${queue[@]}"; do rm -f "build/$name/ctest.outcome"; done  # none left from a last run
+lane_pids=()
+for lane in "${lanes[@]}"; do
+  (
+    for name in "${queue[@]}"; do
+      [ "${lane_of[$name]}" = "$lane" ] && run_leg_tests "$name"
+    done
+  ) &
+  lane_pids+=($!)
+  say "lane $lane: tests of $(for n in "${queue[@]}"; do [ "${lane_of[$n]}" = "$lane" ] && printf '%s ' "$n"; done)"
+done
+for name in "${queue[@]}"; do  # reported in leg order, each once it is done
+  until [ -f "build/$name/ctest.outcome" ]; do
+    sleep 2
+    alive=no
+    for pid in "${lane_pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=yes; done
+    if [ "$alive" = no ] && [ ! -f "build/$name/ctest.outcome" ]; then
+      echo "1 0 0 0" >"build/$name/ctest.outcome"  # its lane ended without an outcome
+    fi
   done
-  run_leg_tests "$name" &
-  running[$!]=$name
+  report_leg_tests "$name"
 done
-while [ ${#running[@]} -gt 0 ]; do
-  wait -n -p done_pid
-  report_leg_tests "${running[$done_pid]}"
-  unset "running[$done_pid]"
-done
+wait
 
 say "summary"
 printf '%-24s %9s %9s  %s\n' leg "build s" "tests s" result
@@ -175,6 +182,5 @@ for name in "${names[@]}"; do
   printf '%-24s %9s %9s  %s\n' "$name" "${build_seconds[$name]}" "${test_seconds[$name]:--}" "${result[$name]}"
   [ "${result[$name]}" = ok ] || failed=1
 done
-echo "tests: $total_passed passed, $total_failed failed; total $(($(now) - script_start)) s" \
-  "(test phase: $jobs legs at a time)"
+echo "tests: $total_passed passed, $total_failed failed; total $(($(now) - script_start)) s"
 [ "$failed" = 0 ]
