@@ -1,6 +1,6 @@
-# MODREF_HEADER_CHECK: target modref_header_check compiles every header under
-# */include/modref/ on its own, in a translation unit of its own (included twice: the include guard
-# must hold), with modref's warnings (-Werror with MODREF_WERROR). It proves each header is
+# MODREF_HEADER_CHECK: target modref_header_check compiles every public header
+# (*/include/modref/*.h; the detail/ headers come with them, and some are for one platform only)
+# on its own, in a translation unit of its own (included twice: the include guard must hold), with modref's warnings (-Werror with MODREF_WERROR). It proves each header is
 # self-contained and clean for this compiler and target, and it needs no linker: the
 # windows-arm64-headers preset uses it where no ARM64 runtime exists to link or run anything.
 include_guard(GLOBAL)
@@ -10,11 +10,11 @@ function(modref_add_header_check)
     message(FATAL_ERROR "MODREF_HEADER_CHECK: the headers of modref::module and modref::threads "
       "are Windows only; configure for a Windows target")
   endif()
-  file(GLOB_RECURSE headers RELATIVE "${PROJECT_SOURCE_DIR}" CONFIGURE_DEPENDS
+  file(GLOB headers RELATIVE "${PROJECT_SOURCE_DIR}" CONFIGURE_DEPENDS
        "${PROJECT_SOURCE_DIR}/*/include/modref/*.h")
   set(sources "")
   foreach(header IN LISTS headers)
-    string(REGEX REPLACE "^[^/]+/include/" "" include "${header}")  # modref/x.h, modref/detail/y.h
+    string(REGEX REPLACE "^[^/]+/include/" "" include "${header}")  # modref/x.h
     string(MAKE_C_IDENTIFIER "${include}" name)
     set(source "${PROJECT_BINARY_DIR}/header_check/${name}.cc")
     file(CONFIGURE OUTPUT "${source}" @ONLY CONTENT [[

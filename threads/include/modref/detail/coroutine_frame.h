@@ -252,7 +252,14 @@ inline void coro_deallocate(void* frame, std::size_t size) noexcept {
   auto* header = static_cast<coro_frame_header*>(frame) - 1;
   module_ref pin = std::move(header->pin);
   header->~coro_frame_header();
+#if defined(__cpp_sized_deallocation)
   ::operator delete(static_cast<void*>(header), size + sizeof(coro_frame_header));
+#else
+  // clang (before 19) leaves sized deallocation off by default, and libstdc++'s <new> then does
+  // not declare operator delete(void*, std::size_t).
+  static_cast<void>(size);
+  ::operator delete(static_cast<void*>(header));
+#endif
   coro_release(std::move(pin));  // the frame is gone: the pin is the last thing to go
 }
 
