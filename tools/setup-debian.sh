@@ -22,7 +22,8 @@ fi
 
 packages=(cmake ninja-build g++ clang-format git
           g++-mingw-w64-x86-64-posix mingw-w64-tools wine64
-          libmsgsl-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev googletest)
+          libmsgsl-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev googletest
+          clang-16 clang-tidy-16 libclang-16-dev llvm-16-dev python3)  # last line: clang-tidy plugin
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -63,6 +63,12 @@ for preset in $presets; do
   fi
 done
 
+# The modref-* clang-tidy plugin: a native build of its own (not a preset), its tests and its
+# race-lab table. Self-contained; MODREF_TIDY_PLUGIN=0 skips it.
+if [ "${MODREF_TIDY_PLUGIN:-1}" != 0 ]; then
+  if bash tools/test-tidy-plugin.sh; then :; else failed+=("tidy-plugin"); fi
+fi
+
 say "summary over presets: $presets"
 if [ ${#failed[@]} -gt 0 ]; then
   echo "FAILED: ${failed[*]}"

@@ -111,9 +111,8 @@ const FunctionDecl* function_from_argument(const Expr* arg) {
 }
 
 bool is_null(const Expr* e, ASTContext& ctx) {
-  return e != nullptr &&
-         e->IgnoreParenImpCasts()->isNullPointerConstant(ctx, Expr::NPC_ValueDependentIsNotNull) !=
-             Expr::NPCK_NotNull;
+  return e != nullptr && e->IgnoreParenImpCasts()->isNullPointerConstant(
+                             ctx, Expr::NPC_ValueDependentIsNotNull) != Expr::NPCK_NotNull;
 }
 
 std::optional<int64_t> constant_value(const Expr* e, const ASTContext& ctx) {

@@ -26,8 +26,8 @@ std::string blocking_call(const call_site& s, const ASTContext& ctx) {
       (is_api(fn, {"WaitForMultipleObjects", "WaitForMultipleObjectsEx"}) && not_zero(3)) ||
       (is_api(fn, {"MsgWaitForMultipleObjects", "MsgWaitForMultipleObjectsEx"}) && not_zero(2)) ||
       (is_api(fn, {"SignalObjectAndWait"}) && not_zero(2)) ||
-      is_api(fn, {"LoadLibraryA", "LoadLibraryW", "LoadLibraryExA", "LoadLibraryExW",
-                  "FreeLibrary"})) {
+      is_api(fn,
+             {"LoadLibraryA", "LoadLibraryW", "LoadLibraryExA", "LoadLibraryExW", "FreeLibrary"})) {
     return name_of(fn).str();
   }
   if (const auto* member = dyn_cast<CXXMemberCallExpr>(call)) {
@@ -44,8 +44,7 @@ std::string blocking_call(const call_site& s, const ASTContext& ctx) {
 
 struct wait_in_dllmain_check::state {};
 
-wait_in_dllmain_check::wait_in_dllmain_check(llvm::StringRef name,
-                                             tidy::ClangTidyContext* context)
+wait_in_dllmain_check::wait_in_dllmain_check(llvm::StringRef name, tidy::ClangTidyContext* context)
     : modref_check(name, context) {}
 void wait_in_dllmain_check::storeOptions(tidy::ClangTidyOptions::OptionMap& options) {
   modref_check::storeOptions(options);

@@ -141,10 +141,10 @@ void free_library_then_exit_check::onEndOfTranslationUnit() {
     const bool worker = state_->workers.contains(c.fn->getCanonicalDecl());
     if (exit == nullptr && !worker) continue;
     if (!first_report(c.free_call->getBeginLoc(), sm)) continue;
-    const llvm::StringRef then = exit != nullptr              ? name_of(exit->getDirectCallee())
-                                 : c.next == nullptr         ? "the return of the thread procedure"
+    const llvm::StringRef then = exit != nullptr           ? name_of(exit->getDirectCallee())
+                                 : c.next == nullptr       ? "the return of the thread procedure"
                                  : isa<ReturnStmt>(c.next) ? "a return"
-                                                             : "more code";
+                                                           : "more code";
     auto d = diag(c.free_call->getBeginLoc(),
                   "unload race: FreeLibrary of the module this code is in, followed by %0: if "
                   "that was the last reference the code after it is already unmapped (race lab "
@@ -246,7 +246,8 @@ void exit_thread_not_last_check::check(const MatchFinder::MatchResult& result) {
         if (decls == nullptr) continue;
         for (const Decl* d : decls->decls()) {
           const auto* var = dyn_cast<VarDecl>(d);
-          if (var == nullptr || !var->hasLocalStorage() || !destructor_matters(var->getType(), ctx)) {
+          if (var == nullptr || !var->hasLocalStorage() ||
+              !destructor_matters(var->getType(), ctx)) {
             continue;
           }
           diag(var->getLocation(),

@@ -62,5 +62,6 @@ class modref_module : public clang::tidy::ClangTidyModule {
 
 namespace {
 clang::tidy::ClangTidyModuleRegistry::Add<modref_tidy::modref_module> registration(
-    "modref-module", "Checks for the unload, freed-parameter and termination races of Windows DLLs");
+    "modref-module",
+    "Checks for the unload, freed-parameter and termination races of Windows DLLs");
 }  // namespace

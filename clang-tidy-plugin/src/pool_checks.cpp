@@ -77,13 +77,12 @@ environment_state classify_environment(const Expr* env, const FunctionDecl* fn,
       const auto* r = dyn_cast<DeclRefExpr>(a);
       if (r == nullptr || r->getDecl() != var) continue;
       if (is_api(s.callee, {"SetThreadpoolCallbackLibrary"})) return environment_state::unknown;
-      if (!is_api(s.callee,
-                  {"InitializeThreadpoolEnvironment", "DestroyThreadpoolEnvironment",
-                   "SetThreadpoolCallbackPool", "SetThreadpoolCallbackCleanupGroup",
-                   "SetThreadpoolCallbackRunsLong", "SetThreadpoolCallbackPriority",
-                   "SetThreadpoolCallbackPersistent", "TrySubmitThreadpoolCallback",
-                   "CreateThreadpoolWork", "CreateThreadpoolTimer", "CreateThreadpoolWait",
-                   "CreateThreadpoolIo"})) {
+      if (!is_api(s.callee, {"InitializeThreadpoolEnvironment", "DestroyThreadpoolEnvironment",
+                             "SetThreadpoolCallbackPool", "SetThreadpoolCallbackCleanupGroup",
+                             "SetThreadpoolCallbackRunsLong", "SetThreadpoolCallbackPriority",
+                             "SetThreadpoolCallbackPersistent", "TrySubmitThreadpoolCallback",
+                             "CreateThreadpoolWork", "CreateThreadpoolTimer",
+                             "CreateThreadpoolWait", "CreateThreadpoolIo"})) {
         return environment_state::unknown;  // handed to code that may set the library
       }
     }
@@ -198,7 +197,8 @@ pool_in_global_destructor_check::pool_in_global_destructor_check(llvm::StringRef
                                                                  tidy::ClangTidyContext* context)
     : modref_check(name, context), state_(std::make_shared<state>()) {
   state_->termination_checks_option =
-      Options.get("TerminationChecks", "modref::process_terminating;RtlDllShutdownInProgress").str();
+      Options.get("TerminationChecks", "modref::process_terminating;RtlDllShutdownInProgress")
+          .str();
   state_->termination_checks = split_list(state_->termination_checks_option);
 }
 void pool_in_global_destructor_check::storeOptions(tidy::ClangTidyOptions::OptionMap& options) {

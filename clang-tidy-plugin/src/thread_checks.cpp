@@ -108,7 +108,7 @@ void thread_without_pin_check::check(const MatchFinder::MatchResult& result) {
        "modref::start_detached or modref::%2, which pin before returning and end the thread "
        "with FreeLibraryAndExitThread")
       << what
-      << (what.startswith("_begin")   ? "; MinGW's msvcrt does not pin for _beginthread(ex)"
+      << (what.startswith("_begin")  ? "; MinGW's msvcrt does not pin for _beginthread(ex)"
           : what.startswith("std::") ? "; MinGW's std::thread does not pin"
                                      : "")
       << (what == "std::jthread" ? "jthread" : "thread");
@@ -157,7 +157,8 @@ const CallExpr* self_pin(const FunctionDecl* fn, const ASTContext& ctx,
     if (call == nullptr) continue;
     if (is_api(s.callee, {"GetModuleHandleExA", "GetModuleHandleExW"}) && call->getNumArgs() >= 1) {
       const std::optional<int64_t> flags = constant_value(call->getArg(0), ctx);
-      // GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS 0x4, GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT 0x2
+      // GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS 0x4, GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT
+      // 0x2
       if (flags && (*flags & 0x4) != 0 && (*flags & 0x2) == 0) return call;
       continue;
     }
@@ -206,8 +207,7 @@ struct freed_parameter_check::state {
   std::vector<std::string> smart_pointers;
 };
 
-freed_parameter_check::freed_parameter_check(llvm::StringRef name,
-                                             tidy::ClangTidyContext* context)
+freed_parameter_check::freed_parameter_check(llvm::StringRef name, tidy::ClangTidyContext* context)
     : modref_check(name, context), state_(std::make_shared<state>()) {
   state_->smart_pointers_option =
       Options
@@ -306,8 +306,8 @@ void freed_parameter_check::check(const MatchFinder::MatchResult& result) {
        "%4 may still read it (race lab freed_parameter; seed 002, CThreadParams/MainHR); move "
        "the state into the worker: modref::start_detached and modref::submit copy their "
        "arguments into a reference-counted context")
-      << (api->thread ? "thread's" : "callback's") << how << var->getName()
-      << fn->getNameAsString() << (api->thread ? "thread" : "callback");
+      << (api->thread ? "thread's" : "callback's") << how << var->getName() << fn->getNameAsString()
+      << (api->thread ? "thread" : "callback");
 }
 
 }  // namespace modref_tidy
