@@ -12,6 +12,7 @@ A file without CHECK-MESSAGES must produce no diagnostic at all (a negative test
 error is always a failure: the test file has to parse as real Windows code.
 """
 import argparse
+import json
 import os
 import re
 import shlex
@@ -52,17 +53,33 @@ def run_tidy(args, path, flags, tidy_args, fix=False):
     cmd = [args.clang_tidy, f"--load={args.plugin}", "--checks=-*,modref-*"] + tidy_args
     if fix:
         cmd.append("--fix")
-    cmd += [path, "--"] + args.base_flags + flags
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    return proc.stdout
+    compiler_flags = args.base_flags + flags
+    if "--driver-mode=cl" not in compiler_flags:
+        cmd += [path, "--"] + compiler_flags
+        return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True).stdout
+    # An MSVC command line goes through a compile_commands.json, as a real MSVC project's would:
+    # in cl driver mode an absolute Linux path on the command line reads as an option (/work...
+    # is /w), while the database names the file relative to its directory, as on Windows.
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = os.path.dirname(os.path.abspath(path))
+        command = ["cl.exe"] + [f for f in compiler_flags if f != "--driver-mode=cl"]
+        command.append(os.path.basename(path))
+        with open(os.path.join(tmp, "compile_commands.json"), "w", encoding="utf-8") as f:
+            json.dump([{"directory": folder, "file": os.path.abspath(path),
+                        "arguments": command}], f)
+        cmd += ["-p", tmp, os.path.abspath(path)]
+        return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True).stdout
 
 
 def diagnostics(output, path):
     real = os.path.realpath(path)
+    base = os.path.dirname(real)  # relative names in the output are relative to the file's folder
     found = []
     for line in output.splitlines():
         m = DIAG.match(line)
-        if not m or os.path.realpath(m.group(1)) != real:
+        if not m or os.path.realpath(os.path.join(base, m.group(1))) != real:
             if m and m.group(4) == "error":
                 found.append((0, 0, "error", m.group(5)))
             continue
@@ -101,6 +118,7 @@ def main():
     parser.add_argument("--flags-file", required=True, help="compiler flags for a MinGW x64 TU")
     parser.add_argument("file")
     args = parser.parse_args()
+    args.plugin = os.path.abspath(args.plugin)
     with open(args.flags_file, encoding="utf-8") as f:
         args.base_flags = shlex.split(f.read())
 
