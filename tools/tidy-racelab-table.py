@@ -25,6 +25,16 @@ import tempfile
 
 REPO = os.path.realpath(os.path.join(os.path.dirname(__file__), ".."))
 RAW = "tests/racelab/raw_scenarios_dll.cc"
+COM_RAW = "tests/racelab/com_server_raw_dll.cc"
+# The COM rows share one function of racelab_com_raw.dll: each is told apart by the line that
+# starts its worker. scenario, text of that line, expected checks, why (when not visible).
+COM_SCENARIOS = [
+    ("com_server_unloaded_by_com", "CreateThread(nullptr, 0, unpinned_worker",
+     ["modref-thread-without-pin"], ""),
+    ("com_object_from_worker", "CreateThread(nullptr, 0, pinned_worker", [],
+     "correct hand-written pin, must not be reported; the bug (DllCanUnloadNow counts objects "
+     "only, an object made later outlives the image) is a COM vote no check models"),
+]
 
 # scenario, the definitions that make it up, the checks that must report it, why (when nothing
 # in the source shows the bug).
@@ -101,11 +111,14 @@ def run(args, source, extra, header_filter=None):
 
 def silent_corpus():
     """(label, source, extra flags, header filter, expected checks) for part 2."""
-    rows = [("tests/racelab/modref_scenarios_dll.cc",
+    rows = [("tests/racelab/com_server_modref_dll.cc",
+             os.path.join(REPO, "tests/racelab/com_server_modref_dll.cc"),
+             ["-Dracelab_com_modref_EXPORTS", f"-I{os.path.join(REPO, 'tests/racelab')}"], None, []),
+            ("tests/racelab/modref_scenarios_dll.cc",
              os.path.join(REPO, "tests/racelab/modref_scenarios_dll.cc"),
              ["-Dracelab_modref_EXPORTS", "-DMODREF_TEST_SEAMS"], None, [])]
     dlls = {"word_count_plugin.cc": "word_count_plugin", "pool_plugin.cc": "pool_plugin",
-            "cache_service.cc": "cache_service"}
+            "cache_service.cc": "cache_service", "word_counter_server.cc": "word_counter_server"}
     for root, _, files in sorted(os.walk(os.path.join(REPO, "examples"))):
         for name in sorted(files):
             if not name.endswith(".cc"):
@@ -152,8 +165,12 @@ def main():
     corpus = silent_corpus()
     with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
         raw_future = pool.submit(run, args, os.path.join(REPO, RAW), ["-Dracelab_raw_EXPORTS"])
+        com_future = pool.submit(run, args, os.path.join(REPO, COM_RAW),
+                                 ["-Dracelab_com_raw_EXPORTS",
+                                  f"-I{os.path.join(REPO, 'tests/racelab')}"])
         futures = [pool.submit(run, args, src, extra, hf) for _, src, extra, hf, _ in corpus]
         raw_diags = raw_future.result()
+        com_diags = com_future.result()
         corpus_diags = [f.result() for f in futures]
 
     ok = True
@@ -192,6 +209,28 @@ def main():
     extra_note = [s for s, _, exp, why in SCENARIOS if not exp and not why.startswith("correct")]
     print(f"(rows {', '.join(extra_note)}: the bug is not visible in the DLL's source; what is "
           "reported there is that scenario's thread, which is also unpinned)")
+
+    with open(os.path.join(REPO, COM_RAW), encoding="utf-8") as f:
+        com_lines = f.read().splitlines()
+    print()
+    print(f"modref-* checks on {COM_RAW} (racelab_com_raw.dll, the COM rows)")
+    for number, (scenario, marker, expected, why) in enumerate(COM_SCENARIOS, start=12):
+        line = next((i for i, text in enumerate(com_lines, start=1) if marker in text), 0)
+        hits = [d for d in com_diags if d[0] == COM_RAW and d[1] == line]
+        reported = sorted({d[2] for d in hits})
+        good = line != 0 and reported == sorted(expected)
+        ok = ok and good
+        shown = ", ".join(f"{c} ({line})" for c in reported) or "nothing"
+        print(f"{number:<3} {scenario:<28} | {', '.join(expected) or '-':<55} | {shown:<62} | "
+              f"{'ok' if good else 'WRONG'}")
+        if why:
+            print(f"{'':<3} {'':<28} | {why}")
+    markers = {next((i for i, t in enumerate(com_lines, start=1) if m in t), 0)
+               for _, m, _, _ in COM_SCENARIOS}
+    for d in com_diags:
+        if d[1] not in markers:
+            print(f"unattributed diagnostic: {d[0]}:{d[1]} [{d[2]}]")
+            ok = False
 
     print()
     print("modref-* checks where they must stay silent (modref's own patterns, examples, headers)")
