@@ -55,7 +55,7 @@ def main():
     g = args.mingw_gcc
     extra = ["--target=x86_64-w64-mingw32", "-nostdinc++", f"-isystem{g}/include/c++",
              f"-isystem{g}/include/c++/x86_64-w64-mingw32", f"-isystem{g}/include/c++/backward",
-             "-Wno-unknown-warning-option", "-Wno-error"]
+             "-Wno-unknown-warning-option", "-Wno-error", "-fsized-deallocation"]
     common = [args.clang_tidy, f"--load={args.plugin}", "-p", args.compdb_dir, "--quiet"]
     common += [f"--extra-arg-before={a}" for a in extra[:1]] + [f"--extra-arg={a}" for a in extra[1:]]
 

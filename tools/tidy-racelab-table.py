@@ -118,7 +118,8 @@ def silent_corpus():
              os.path.join(REPO, "tests/racelab/modref_scenarios_dll.cc"),
              ["-Dracelab_modref_EXPORTS", "-DMODREF_TEST_SEAMS"], None, [])]
     dlls = {"word_count_plugin.cc": "word_count_plugin", "pool_plugin.cc": "pool_plugin",
-            "cache_service.cc": "cache_service", "word_counter_server.cc": "word_counter_server"}
+            "cache_service.cc": "cache_service", "word_counter_server.cc": "word_counter_server",
+            "report_plugin.cc": "report_plugin"}
     for root, _, files in sorted(os.walk(os.path.join(REPO, "examples"))):
         for name in sorted(files):
             if not name.endswith(".cc"):
