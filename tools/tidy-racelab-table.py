@@ -135,8 +135,10 @@ def silent_corpus():
     for component in ("refcount", "modref", "threads"):
         base = os.path.join(REPO, component, "include")
         for root, _, files in os.walk(base):
+            # Public headers only: detail/ headers are platform halves (mutex_posix.h refuses
+            # Windows), included by the public ones where they apply.
             headers += [os.path.relpath(os.path.join(root, f), base) for f in files
-                        if f.endswith(".h")]
+                        if f.endswith(".h") and "detail" not in root]
     tu = os.path.join(tempfile.gettempdir(), f"modref-tidy-headers-{os.getpid()}.cc")
     with open(tu, "w", encoding="utf-8") as f:
         f.write("// Every public header of modref, compiled as DLL code.\n#include <windows.h>\n")
