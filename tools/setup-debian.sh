@@ -24,7 +24,8 @@ fi
 # The x86_64 MinGW GCC, Wine 64-bit, the Linux toolchain and the dependencies' Linux packages.
 packages=(cmake ninja-build g++ clang-format git
           g++-mingw-w64-x86-64-posix mingw-w64-tools wine64
-          libmsgsl-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev googletest)
+          libmsgsl-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev googletest
+          clang-tidy-16 libclang-16-dev llvm-16-dev python3)  # last line: the clang-tidy plugin
 # windows-clang and windows-arm64-headers: clang 16 and lld 16 (/usr/bin/ld.lld is lld 14, which
 # cannot link what clang 16 writes). windows-mingw-x86: the i686 MinGW GCC and 32-bit Wine. Installed
 # without recommended packages: wine32:i386 recommends a desktop's worth of i386 libraries.

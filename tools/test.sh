@@ -38,6 +38,7 @@ legs=(
   "linux-tsan             native"  # GCC 12 + TSan: the portable parts
   "linux-asan             native"  # GCC 12 + ASan/UBSan: the portable parts
   "linux                  native"  # GCC 12: the portable parts
+  "tidy-plugin            native"  # the modref-* clang-tidy plugin: its check tests and race-lab table
 )
 
 build_format() {
@@ -50,6 +51,11 @@ build_format() {
     return 1
   fi
 }
+
+# The clang-tidy plugin is a native CMake project of its own (clang-tidy-plugin/, not a preset):
+# tools/test-tidy-plugin.sh builds it, then runs its tests and prints its race-lab table.
+build_tidy-plugin() { bash tools/test-tidy-plugin.sh build; }
+test_tidy-plugin() { bash tools/test-tidy-plugin.sh test; }
 
 selected=${MODREF_LEGS:-${MODREF_PRESETS:-}}
 
