@@ -76,7 +76,7 @@ BENCHMARK(modref_submit_round_trip)->UseRealTime();
 
 void group_submit_round_trip(benchmark::State& state) {
   round_trip rt;
-  modref::callback_group group = modref::callback_group::create().value();
+  modref::callback_group group{modref::threadpool_options{}};
   for (auto _ : state) {
     (void)group.submit([event = rt.done] { ::SetEvent(event); });
     ::WaitForSingleObject(rt.done, INFINITE);
