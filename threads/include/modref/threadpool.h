@@ -887,6 +887,9 @@ class tp_object {
   // Disarms the object. From its owner (not from its own callback), also refuses re-arms from
   // its callbacks until the owner arms it again. Reports a cancelled pending callback.
   absl::Status stop(std::string_view what, pending_callback* previous) {
+    // The null check is spelled out (usable() repeats it) so that the compiler sees the state
+    // is not null below; GCC 12 otherwise warns about a store through null (stringop-overflow).
+    if (!state_) return tp_empty_object(what);
     if (absl::Status ok = usable(what); !ok.ok()) return ok;
     const bool own_callback = running_here();
     const tp_exclusive_guard guard(state_->arm_lock);
@@ -899,6 +902,7 @@ class tp_object {
   // Waits for the object's callbacks; with `cancel`, first stops queueing, refuses re-arms from
   // its callbacks (as stop() does) and drops queued ones.
   absl::Status wait_callbacks(bool cancel, std::string_view what) {
+    if (!state_) return tp_empty_object(what);  // spelled out: see stop()
     if (absl::Status ok = usable(what); !ok.ok()) return ok;
     if (absl::Status ok = tp_can_wait_for(state_.get(), what); !ok.ok()) return ok;
     last_error_preserver keep;
