@@ -144,6 +144,7 @@ class group_context final : public ref_counted<group_context<Fn>> {
   HMODULE release_module() noexcept { return pin_.release(); }
   // The group whose callback this is: submit_entry marks the whole callback with it, including
   // this context's destruction (see tp_running_scope).
+  static constexpr bool kHasOwner = true;
   const void* owner() const noexcept { return &ticket_.group(); }
 
  private:

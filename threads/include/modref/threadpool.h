@@ -460,7 +460,7 @@ class submit_context final : public ref_counted<submit_context<Fn>> {
   void run(PTP_CALLBACK_INSTANCE instance) noexcept { tp_invoke(std::move(fn_), instance); }
   HMODULE release_module() noexcept { return pin_.release(); }
   // No object waits for a plain submit(): its callbacks mark no owner (see tp_running_scope).
-  static const void* owner() noexcept { return nullptr; }
+  static constexpr bool kHasOwner = false;
 
  private:
   context_counter counted_;
@@ -469,17 +469,20 @@ class submit_context final : public ref_counted<submit_context<Fn>> {
 };
 
 // detail::submit_entry<Context>
-// The simple callback, for any context with run(), release_module() and owner() (submit's and
-// callback_group's). A template instantiated in the submitting module, so its code is covered by
-// that module's pin. The own-callback marker covers the whole callback: the call, the skipped
-// call of a cancelled context and the context's destruction, which destroys the callable and may
-// destroy the object that owns the group (see tp_running_scope).
+// The simple callback, for any context with run(), release_module() and kHasOwner, plus owner()
+// when that is true (submit's and callback_group's). A template instantiated in the submitting
+// module, so its code is covered by that module's pin. The own-callback marker covers the whole
+// callback: the call, the skipped call of a cancelled context and the context's destruction, which
+// destroys the callable and may destroy the object that owns the group (see tp_running_scope).
 template <class Context>
 void CALLBACK submit_entry(PTP_CALLBACK_INSTANCE instance, void* raw) noexcept {
   HMODULE module = nullptr;
   {
     ref_ptr<Context> context(static_cast<Context*>(raw), adopt_ref);
-    const tp_running_scope running(context->owner());
+    // Nothing waits for a plain submit(): only an owned context (a group's) marks its owner,
+    // which keeps the TLS writes off modref::submit's path.
+    std::optional<tp_running_scope> running;
+    if constexpr (Context::kHasOwner) running.emplace(context->owner());
     context->run(instance);
     module = context->release_module();
     context.reset();  // the callable and its captures are destroyed here, inside the marker
@@ -868,11 +871,11 @@ class tp_object {
   absl::Status arm(std::string_view what, Arm&& arm) {
     if (!state_) return tp_empty_object(what);
     if (tp_process_terminating()) return tp_termination_refusal(what);
-    const bool own_callback = running_here();
     const tp_shared_guard guard(state_->arm_lock);
     if (state_->closing.load(std::memory_order_relaxed)) return being_destroyed_(what);
     if (state_->stopped.load(std::memory_order_relaxed)) {
-      if (own_callback) {
+      // Only a stopped object asks who is calling (a TLS read kept off the common path).
+      if (running_here()) {
         return absl::FailedPreconditionError(absl::StrCat(
             what,
             ": refused from the object's own callback: its owner stopped it (stop() or "
