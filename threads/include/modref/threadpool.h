@@ -788,7 +788,9 @@ inline void CALLBACK tp_closer_entry(PTP_CALLBACK_INSTANCE instance, void*) noex
     module_ref pin = node->finish(node);
     held = std::move(pin);
   }
-  ::FreeLibraryWhenCallbackReturns(instance, held.release());
+  // A closer always finds at least the node whose hand-over queued it; the check only keeps a
+  // null module away from the pool should that ever change.
+  if (HMODULE module = held.release()) ::FreeLibraryWhenCallbackReturns(instance, module);
 }
 
 // detail::tp_object<Traits, Policy>
