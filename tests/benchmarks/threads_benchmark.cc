@@ -4,7 +4,8 @@
 //   - start + join: modref::thread vs CreateThread + WaitForSingleObject + CloseHandle vs
 //     std::thread;
 //   - submit-to-callback round trip: modref::submit and callback_group::submit vs
-//     TrySubmitThreadpoolCallback;
+//     TrySubmitThreadpoolCallback; threadpool_work::submit (which takes the object's arm lock)
+//     vs SubmitThreadpoolWork on a raw work object;
 //   - start_detached throughput: N detached tasks, each pinning and releasing the module, vs N raw
 //     detached CreateThread calls (which pin nothing).
 #include <windows.h>
@@ -76,13 +77,61 @@ BENCHMARK(modref_submit_round_trip)->UseRealTime();
 
 void group_submit_round_trip(benchmark::State& state) {
   round_trip rt;
-  modref::callback_group group = modref::callback_group::create().value();
+  modref::callback_group group{modref::threadpool_options{}};
   for (auto _ : state) {
     (void)group.submit([event = rt.done] { ::SetEvent(event); });
     ::WaitForSingleObject(rt.done, INFINITE);
   }
 }
 BENCHMARK(group_submit_round_trip)->UseRealTime();
+
+void CALLBACK raw_work_signal(PTP_CALLBACK_INSTANCE, void* event, PTP_WORK) { ::SetEvent(event); }
+
+void raw_work_round_trip(benchmark::State& state) {
+  round_trip rt;
+  PTP_WORK work = ::CreateThreadpoolWork(raw_work_signal, rt.done, nullptr);
+  for (auto _ : state) {
+    ::SubmitThreadpoolWork(work);
+    ::WaitForSingleObject(rt.done, INFINITE);
+  }
+  ::WaitForThreadpoolWorkCallbacks(work, FALSE);
+  ::CloseThreadpoolWork(work);
+}
+BENCHMARK(raw_work_round_trip)->UseRealTime();
+
+void modref_work_round_trip(benchmark::State& state) {
+  round_trip rt;
+  modref::threadpool_work<modref::on_destroy::wait> work([event = rt.done] { ::SetEvent(event); });
+  for (auto _ : state) {
+    (void)work.submit();
+    ::WaitForSingleObject(rt.done, INFINITE);
+  }
+}
+BENCHMARK(modref_work_round_trip)->UseRealTime();
+
+// A burst of 1,000 submissions of a no-op work callback, then a wait for all of them: the cost of
+// submit() itself (modref adds the arm lock, taken shared, and its checks) weighs more here than
+// in a round trip, which Wine's wake-up latency dominates.
+void CALLBACK raw_work_noop(PTP_CALLBACK_INSTANCE, void*, PTP_WORK) {}
+
+void raw_work_burst(benchmark::State& state) {
+  PTP_WORK work = ::CreateThreadpoolWork(raw_work_noop, nullptr, nullptr);
+  for (auto _ : state) {
+    for (int i = 0; i < 1000; ++i) ::SubmitThreadpoolWork(work);
+    ::WaitForThreadpoolWorkCallbacks(work, FALSE);
+  }
+  ::CloseThreadpoolWork(work);
+}
+BENCHMARK(raw_work_burst)->UseRealTime();
+
+void modref_work_burst(benchmark::State& state) {
+  modref::threadpool_work<modref::on_destroy::wait> work([] {});
+  for (auto _ : state) {
+    for (int i = 0; i < 1000; ++i) (void)work.submit();
+    (void)work.wait_for_callbacks();
+  }
+}
+BENCHMARK(modref_work_burst)->UseRealTime();
 
 // N detached tasks; the run ends when every task has finished (and, for modref, every context
 // has been destroyed and every pin given back).
@@ -155,6 +204,20 @@ using modref_bench::time_basis;
     .label = "callback_group::submit round trip / raw TrySubmitThreadpoolCallback round trip",
     .numerator = "group_submit_round_trip/real_time",
     .denominator = "raw_submit_round_trip/real_time",
+    .target_at_most = 1.10,
+    .basis = time_basis::real_time,
+});
+[[maybe_unused]] const bool work_submit_declared = declare_ratio({
+    .label = "threadpool_work::submit round trip / raw SubmitThreadpoolWork round trip",
+    .numerator = "modref_work_round_trip/real_time",
+    .denominator = "raw_work_round_trip/real_time",
+    .target_at_most = 1.10,
+    .basis = time_basis::real_time,
+});
+[[maybe_unused]] const bool work_burst_declared = declare_ratio({
+    .label = "1,000 threadpool_work::submit + wait / 1,000 raw SubmitThreadpoolWork + wait",
+    .numerator = "modref_work_burst/real_time",
+    .denominator = "raw_work_burst/real_time",
     .target_at_most = 1.10,
     .basis = time_basis::real_time,
 });

@@ -33,3 +33,10 @@ modref_add_test_executable(callback_group_test SOURCES callback_group_test.cc LI
   LABELS threads)
 target_compile_definitions(callback_group_test PRIVATE MODREF_TEST_SEAMS)
 add_dependencies(callback_group_test callback_group_dll)
+
+# Adversarial pool tests (issue 9): own-callback scope, re-arming during stop/cancel, dont_wait
+# closers, callback_instance and the throwing group constructor. Its own executable because it
+# replaces the global operator new (allocation failure on one chosen thread).
+modref_add_test_executable(pool_hardening_test SOURCES pool_hardening_test.cc LIBS modref::threads
+  LABELS threads)
+target_compile_definitions(pool_hardening_test PRIVATE MODREF_TEST_SEAMS)

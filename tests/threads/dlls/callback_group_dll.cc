@@ -15,7 +15,7 @@ namespace {
 
 constexpr DWORD kGateBoundMs = 30'000;
 
-modref::callback_group g_group = modref::callback_group::create().value();
+modref::callback_group g_group{modref::threadpool_options{}};
 
 }  // namespace
 

@@ -25,7 +25,7 @@
 //     // ~indexer: drops queued index() calls, waits for running ones; `this` is safe until then.
 //    private:
 //     void index(const std::wstring& path) const;
-//     modref::callback_group group_ = modref::callback_group::create().value();  // last member
+//     modref::callback_group group_{modref::threadpool_options{}};  // last member: dies first
 //   };
 //
 // Why not a Win32 cleanup group underneath: CloseThreadpoolCleanupGroupMembers releases every
@@ -137,12 +137,15 @@ class group_context final : public ref_counted<group_context<Fn>> {
       : ticket_(std::move(ticket)), pin_(std::move(pin)), fn_(std::forward<F>(f)) {}
 
   // Runs the callable once, unless the group was cancelled before the callback started.
-  void run() noexcept {
+  void run(PTP_CALLBACK_INSTANCE instance) noexcept {
     if (ticket_.group().cancelled.load(std::memory_order_acquire)) return;
-    tp_running_scope running(&ticket_.group());
-    std::invoke(std::move(fn_));
+    tp_invoke(std::move(fn_), instance);
   }
   HMODULE release_module() noexcept { return pin_.release(); }
+  // The group whose callback this is: submit_entry marks the whole callback with it, including
+  // this context's destruction (see tp_running_scope).
+  static constexpr bool kHasOwner = true;
+  const void* owner() const noexcept { return &ticket_.group(); }
 
  private:
   group_ticket ticket_;  // first member: destroyed after the callable
@@ -171,17 +174,22 @@ class callback_group {
   }
   ~callback_group() { close(); }
 
+  // callback_group::callback_group(options)
+  // A new group whose callbacks run where `options` says (`callback_group{{}}`: the process's
+  // pool). Throws std::system_error (std::errc::not_enough_memory) without memory, as the other
+  // modref types' throwing constructors do; create() reports the same as a status.
+  explicit callback_group(const threadpool_options& options)
+      : state_(detail::tp_value_or_throw(make_state_(options))) {}
+
   // callback_group::create(options)
   // A new, empty group whose callbacks run where `options` says (default: the process's pool).
   // kResourceExhausted without memory.
   [[nodiscard]] static absl::StatusOr<callback_group> create(
       const threadpool_options& options = {}) {
+    absl::StatusOr<ref_ptr<detail::group_state>> state = make_state_(options);
+    if (!state.ok()) return state.status();
     callback_group group;
-    try {
-      group.state_ = make_ref<detail::group_state>(options);
-    } catch (const std::bad_alloc&) {
-      return absl::ResourceExhaustedError("modref::callback_group::create: out of memory");
-    }
+    group.state_ = *std::move(state);
     return group;
   }
 
@@ -194,9 +202,9 @@ class callback_group {
   [[nodiscard]] absl::Status submit(F&& f) {
     using fn_type = std::decay_t<F>;
     using context_type = detail::group_context<fn_type>;
-    static_assert(std::is_invocable_v<fn_type>,
-                  "modref::callback_group::submit: the callable must be invocable with no "
-                  "arguments (as an rvalue); capture what it needs");
+    static_assert(std::is_invocable_v<fn_type> || std::is_invocable_v<fn_type, callback_instance>,
+                  "modref::callback_group::submit: the callable must be invocable as f() or "
+                  "f(modref::callback_instance) (as an rvalue); capture what it needs");
     constexpr const char* what = "modref::callback_group::submit";
     if (!state_) return absl::FailedPreconditionError(absl::StrCat(what, ": empty group"));
     if (detail::tp_process_terminating()) return detail::tp_termination_refusal(what);
@@ -242,9 +250,7 @@ class callback_group {
         !ok.ok()) {
       return ok;
     }
-    detail::group_state& s = *state_;
-    mutex_lock lock(s.mu);
-    s.mu.await(&s, &detail::group_state::idle);
+    wait_idle_();
     return absl::OkStatus();
   }
 
@@ -266,7 +272,17 @@ class callback_group {
   explicit operator bool() const noexcept { return static_cast<bool>(state_); }
 
  private:
+  static absl::StatusOr<ref_ptr<detail::group_state>> make_state_(
+      const threadpool_options& options) {
+    try {
+      return make_ref<detail::group_state>(options);
+    } catch (const std::bad_alloc&) {
+      return absl::ResourceExhaustedError("modref::callback_group: out of memory for the group");
+    }
+  }
+
   // The destructor's work: cancel, then wait where waiting can end. GetLastError() is kept.
+  // Allocation-free (no status or message is built), so it cannot throw std::bad_alloc.
   void close() noexcept {
     if (!state_) return;
     last_error_preserver keep;
@@ -276,14 +292,21 @@ class callback_group {
       return;
     }
     cancel();
-    if (!detail::tp_can_wait_for(state_.get(), "modref::callback_group::~callback_group").ok()) {
+    if (detail::tp_why_not_wait(state_.get()) != detail::tp_wait_refusal::none) {
       ::OutputDebugStringA(
           "modref: callback_group destroyed where it cannot wait (its own callback or the loader "
           "lock): queued callbacks are cancelled, running ones finish on their own\n");
     } else {
-      (void)wait();
+      wait_idle_();
     }
     state_.reset();
+  }
+
+  // Blocks until no callback of the group is outstanding.
+  void wait_idle_() noexcept {
+    detail::group_state& s = *state_;
+    mutex_lock lock(s.mu);
+    s.mu.await(&s, &detail::group_state::idle);
   }
 
   ref_ptr<detail::group_state> state_;

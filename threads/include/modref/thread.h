@@ -377,13 +377,19 @@ class thread {
   [[nodiscard]] absl::StatusOr<DWORD> try_join() noexcept {
     DWORD code = 0;
     const join_outcome outcome = join_(&code);
-    switch (outcome) {
-      case join_outcome::joined:
-        return code;
-      case join_outcome::wait_failed:
+    if (outcome == join_outcome::joined) return code;
+    // noexcept: a message that cannot be allocated gives a status without one (an empty
+    // message is stored inline), never std::terminate.
+    const absl::StatusCode fallback = outcome == join_outcome::wait_failed
+                                          ? absl::StatusCode::kUnknown
+                                          : absl::StatusCode::kFailedPrecondition;
+    try {
+      if (outcome == join_outcome::wait_failed) {
         return last_win32_error_status("modref::thread::join: WaitForSingleObject");
-      default:
-        return absl::FailedPreconditionError(join_refusal_(outcome));
+      }
+      return absl::FailedPreconditionError(join_refusal_(outcome));
+    } catch (const std::bad_alloc&) {
+      return absl::Status(fallback, "");
     }
   }
 

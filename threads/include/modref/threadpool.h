@@ -53,12 +53,18 @@
 //   on_destroy::cancel     stop queueing, drop queued callbacks, wait for running ones.
 //   on_destroy::dont_wait  stop queueing and return at once; queued and running callbacks finish
 //                          on their own. The object's state (the callable, the module pin) is
-//                          handed to a closing callback on the process's default pool, which
-//                          waits for them, closes the pool object and frees the state; the module
-//                          stays pinned until that callback returns.
+//                          queued for the module's one closing callback on the process's default
+//                          pool, which waits for them, closes the pool object and frees the
+//                          state; the module stays pinned until then. One closer per module, not
+//                          one per object, so destroying hundreds of objects with blocked
+//                          callbacks does not take hundreds of pool threads; hence a callback must
+//                          not wait for another dont_wait object's closing.
 // A destructor never waits where waiting cannot end, and says so through OutputDebugString:
 //   - in one of the object's own callbacks (it would wait for itself): wait and cancel close as
-//     dont_wait does (cancel still drops queued callbacks);
+//     dont_wait does (cancel still drops queued callbacks). "Own callback" means the whole
+//     callback, from modref's entry to the hand-back of the module pin: the call, a skipped
+//     call, and the destruction of the callable and its context afterwards (where a capture
+//     holding the last reference to the object's owner destroys it);
 //   - under the loader lock (inside any DllMain): pool threads may need that lock to start or to
 //     finish, so wait and cancel both drop queued callbacks and close as dont_wait does;
 //   - during process termination: nothing at all (the handles and the state are leaked).
@@ -81,7 +87,13 @@
 //
 // Thread safety / memory ordering
 //   - A pool object is used by one thread at a time, as std::thread; its callbacks may call
-//     submit() or set() on their own object (the pool API is thread-safe).
+//     submit() or set() on their own object (the pool API is thread-safe). Re-arming takes the
+//     object's SRW lock shared, stop()/cancel_and_wait()/destruction take it exclusive, so a stop
+//     holds against callbacks that re-arm: after the owner's stop() or cancel_and_wait(), re-arms
+//     from the object's own callbacks are refused until the owner arms it again, and after
+//     cancel_and_wait() returns no callback starts until then.
+//   - Callables may take a modref::callback_instance first, for may_run_long()
+//     (CallbackMayRunLong); nothing else of PTP_CALLBACK_INSTANCE is exposed.
 //   - Callbacks of one object may run concurrently (several submissions, a period shorter than a
 //     callback), so pool objects store an absl::AnyInvocable whose call operator is const: a
 //     `mutable` lambda does not compile; guard shared state yourself (e.g. modref::mutex;
@@ -112,6 +124,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -131,6 +144,44 @@ enum class on_destroy {
   wait,       // let queued callbacks run, wait for all of them
   cancel,     // drop queued callbacks, wait for running ones
   dont_wait,  // return at once; callbacks finish on their own, the module stays pinned
+};
+
+namespace detail {
+struct callback_instance_access;
+}  // namespace detail
+
+// modref::callback_instance
+// What a callback may ask the pool about itself. A callable given to submit(),
+// callback_group::submit() or a pool object may take one as its first parameter
+// (`[](modref::callback_instance cb) { cb.may_run_long(); ... }`); it is valid only until that
+// callable returns. It offers CallbackMayRunLong and nothing else on purpose: the other
+// PTP_CALLBACK_INSTANCE operations would break modref's promises. FreeLibraryWhenCallbackReturns
+// is how modref hands the callback's module pin over (a second one would unload the module under
+// another callback); DisassociateCurrentThreadFromCallback would let the object's waits and
+// destructor return while the callable still runs, which is what frees the callable under it; and
+// a callback must never end its thread (ExitThread): the thread is on loan.
+class callback_instance {
+ public:
+  // callback_instance::may_run_long()
+  // Tells the pool that this callback may block for a long time, so that it starts another
+  // thread for queued work if it can (CallbackMayRunLong). True when the pool has, or will
+  // create, a thread for that; false when it cannot (it is at its thread maximum). Calling it
+  // again in the same callback returns the first answer.
+  bool may_run_long() const noexcept { return ::CallbackMayRunLong(instance_) != FALSE; }
+
+ private:
+  friend struct detail::callback_instance_access;
+  explicit callback_instance(PTP_CALLBACK_INSTANCE instance) noexcept : instance_(instance) {}
+  PTP_CALLBACK_INSTANCE instance_;
+};
+
+// modref::pending_callback
+// What re-arming or stopping a timer or wait did to the callback of its previous setting, as
+// reported by SetThreadpoolTimerEx / SetThreadpoolWaitEx (Windows 8 and later).
+enum class pending_callback {
+  none,       // nothing was cancelled: it was not armed, or its callback runs or is about to
+  cancelled,  // it was armed and its callback, not yet due or queued, will not run
+  unknown,    // the system has no *Ex function (Windows 7, Wine 8): armed as SetThreadpoolTimer
 };
 
 // modref::threadpool_options
@@ -160,6 +211,9 @@ struct threadpool_test_seams {
   std::atomic<long> abandoned_for_termination{0};  // destructors that touched nothing
   std::atomic<long> closed_without_waiting{0};     // wait/cancel destructors that could not wait
   std::atomic<long> leaked_after_closer_failure{0};
+  // When set, cancel_and_wait() signals this event once it has stopped the object and before it
+  // waits, so a test can let a callback re-arm at exactly that point.
+  std::atomic<HANDLE> signal_after_cancel_stop{nullptr};
 };
 inline threadpool_test_seams g_threadpool_test_seams;
 #endif
@@ -193,6 +247,24 @@ inline absl::Status tp_empty_callable(std::string_view what) {
       ": empty callable (null function pointer or empty function object); nothing was queued"));
 }
 
+// Makes the callback_instance handed to callables (only modref's callback entries may).
+struct callback_instance_access {
+  static callback_instance make(PTP_CALLBACK_INSTANCE instance) noexcept {
+    return callback_instance(instance);
+  }
+};
+
+// detail::tp_invoke(f, instance, args...)
+// Calls f(callback_instance, args...) when f takes the instance first, f(args...) otherwise.
+template <class F, class... Args>
+void tp_invoke(F&& f, PTP_CALLBACK_INSTANCE instance, Args... args) {
+  if constexpr (std::is_invocable_v<F, callback_instance, Args...>) {
+    std::invoke(std::forward<F>(f), callback_instance_access::make(instance), args...);
+  } else {
+    std::invoke(std::forward<F>(f), args...);
+  }
+}
+
 // Fills `env` for callbacks that keep the calling module loaded while they are outstanding.
 inline void tp_build_environment(TP_CALLBACK_ENVIRON& env,
                                  const threadpool_options& options) noexcept {
@@ -202,6 +274,174 @@ inline void tp_build_environment(TP_CALLBACK_ENVIRON& env,
   if (options.pool != nullptr) ::SetThreadpoolCallbackPool(&env, options.pool);
   if (options.may_run_long) ::SetThreadpoolCallbackRunsLong(&env);
   ::SetThreadpoolCallbackPriority(&env, options.priority);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pool objects
+
+// detail::tp_arm_lock
+// An SRWLOCK with Abseil's thread-safety annotations. It orders "may this object be armed?"
+// against stop, cancel_and_wait and close (see tp_object): re-arming takes it shared, stopping
+// exclusive. SRW locks keep no per-thread state, so pool threads may take it in an unloadable DLL.
+class ABSL_LOCKABLE tp_arm_lock {
+ public:
+  tp_arm_lock() noexcept = default;
+  tp_arm_lock(const tp_arm_lock&) = delete;  // a lock is not copied with its owner
+  tp_arm_lock& operator=(const tp_arm_lock&) = delete;
+  void lock() noexcept ABSL_EXCLUSIVE_LOCK_FUNCTION() { ::AcquireSRWLockExclusive(&lock_); }
+  void unlock() noexcept ABSL_UNLOCK_FUNCTION() { ::ReleaseSRWLockExclusive(&lock_); }
+  void lock_shared() noexcept ABSL_SHARED_LOCK_FUNCTION() { ::AcquireSRWLockShared(&lock_); }
+  void unlock_shared() noexcept ABSL_UNLOCK_FUNCTION() { ::ReleaseSRWLockShared(&lock_); }
+
+ private:
+  SRWLOCK lock_ = SRWLOCK_INIT;
+};
+
+class ABSL_SCOPED_LOCKABLE tp_exclusive_guard {
+ public:
+  explicit tp_exclusive_guard(tp_arm_lock& l) noexcept ABSL_EXCLUSIVE_LOCK_FUNCTION(l) : l_(l) {
+    l_.lock();
+  }
+  ~tp_exclusive_guard() ABSL_UNLOCK_FUNCTION() { l_.unlock(); }
+  tp_exclusive_guard(const tp_exclusive_guard&) = delete;  // one acquisition, one release
+  tp_exclusive_guard& operator=(const tp_exclusive_guard&) = delete;
+
+ private:
+  tp_arm_lock& l_;
+};
+
+class ABSL_SCOPED_LOCKABLE tp_shared_guard {
+ public:
+  explicit tp_shared_guard(tp_arm_lock& l) noexcept ABSL_SHARED_LOCK_FUNCTION(l) : l_(l) {
+    l_.lock_shared();
+  }
+  ~tp_shared_guard() ABSL_UNLOCK_FUNCTION() { l_.unlock_shared(); }
+  tp_shared_guard(const tp_shared_guard&) = delete;  // one acquisition, one release
+  tp_shared_guard& operator=(const tp_shared_guard&) = delete;
+
+ private:
+  tp_arm_lock& l_;
+};
+
+// detail::tp_close_node
+// A pool object's place in its module's queue of objects to close (see tp_closer_entry): a link,
+// and the typed function that waits for the object's callbacks, closes it and destroys its state.
+struct tp_close_node {
+  tp_close_node* next = nullptr;
+  module_ref (*finish)(tp_close_node* node) noexcept = nullptr;
+  // Closes the object without waiting and leaks its state (when no closing callback can run).
+  void (*abandon)(tp_close_node* node) noexcept = nullptr;
+  void* state = nullptr;
+};
+
+// The state a pool object shares with its callbacks. Owned by the object, or by the closing
+// callback after a destructor that did not wait; callbacks only borrow it.
+template <class Signature>
+struct tp_state final : ref_counted<tp_state<Signature>> {
+  tp_state(module_ref p, absl::AnyInvocable<Signature> f) : pin(std::move(p)), fn(std::move(f)) {}
+
+  context_counter counted;
+  module_ref pin;
+  absl::AnyInvocable<Signature> fn;
+  void* handle = nullptr;  // the PTP_WORK, PTP_TIMER or PTP_WAIT
+  // Set when queued callbacks must be dropped without waiting (see the header comment).
+  std::atomic<bool> drop_queued{false};
+  // Re-arming (submit, set) holds `arm_lock` shared while it checks these flags and calls the
+  // pool; stop, cancel_and_wait and close set them and disarm under it held exclusive. So a
+  // re-arm either completed before the disarm (which supersedes it) or sees the flag: one stop
+  // and one wait then suffice, whatever the callbacks do. The atomics are relaxed: the lock
+  // orders them (they are atomic only because re-arms read them concurrently under the shared
+  // lock, and the owner's re-arm clears `stopped` there).
+  mutable tp_arm_lock arm_lock;
+  // The object is being destroyed: every re-arm is refused.
+  std::atomic<bool> closing{false};
+  // The owner stopped the object (stop(), cancel_and_wait()): re-arms from the object's own
+  // callbacks are refused until the owner arms it again.
+  std::atomic<bool> stopped{false};
+  tp_close_node close_node;  // used once, by a destructor that hands the state to the closer
+};
+
+// The state whose callback is running on this thread, so that a destructor called from its own
+// callback does not wait for itself. Kept in a Win32 TLS slot of this module, not in a C++
+// thread_local: with MinGW a thread_local goes through emutls and winpthreads, which give every
+// pool thread that touches it per-thread bookkeeping (with a kernel handle) that is released only
+// by this module's DLL_THREAD_DETACH. Pool threads outlive the module, so each one leaked a handle
+// per unload (the race lab's stress loop measured about 1.5 per pool object). A TLS slot costs
+// threads nothing; it is allocated when the module loads and freed when it unloads.
+struct tp_tls_slot {
+  tp_tls_slot() noexcept : index(::TlsAlloc()) {}
+  ~tp_tls_slot() {
+    if (index != TLS_OUT_OF_INDEXES) ::TlsFree(index);
+  }
+  tp_tls_slot(const tp_tls_slot&) = delete;  // one slot, one owner
+  tp_tls_slot& operator=(const tp_tls_slot&) = delete;
+  const DWORD index;
+};
+inline tp_tls_slot g_tp_running_slot;
+
+inline const void* tp_running_state() noexcept {
+  if (g_tp_running_slot.index == TLS_OUT_OF_INDEXES) return nullptr;
+  last_error_preserver keep;  // TlsGetValue sets the last error
+  return ::TlsGetValue(g_tp_running_slot.index);
+}
+
+// detail::tp_running_scope
+// Marks this thread as running a callback of `owner` (a pool object's or a callback_group's
+// state; null for a plain submit()) from the first instruction of modref's callback entry to the
+// last one before the module pin is handed back: the call, the skipped call of a cancelled or
+// dropped callback, and the destruction of the callable and its context, which may destroy the
+// object that owns the group or pool object. A wait or destructor of `owner` on this thread would
+// wait for this very callback, so it is refused or degraded (tp_wait_refusal). Only the innermost
+// callback is recorded because a pool thread runs one callback at a time; everything it calls
+// (another object's destructor that legitimately waits for that other object's callbacks) is
+// compared against this one owner. The previous value is restored on exit, so the slot is clear
+// when the pool reuses the thread.
+class tp_running_scope {
+ public:
+  explicit tp_running_scope(const void* state) noexcept : saved_(tp_running_state()) { set(state); }
+  ~tp_running_scope() { set(saved_); }
+  tp_running_scope(const tp_running_scope&) = delete;  // one marker, one restore
+  tp_running_scope& operator=(const tp_running_scope&) = delete;
+
+ private:
+  static void set(const void* state) noexcept {
+    if (g_tp_running_slot.index != TLS_OUT_OF_INDEXES) {
+      ::TlsSetValue(g_tp_running_slot.index, const_cast<void*>(state));
+    }
+  }
+  const void* saved_;
+};
+
+// Why this thread may not wait for the callbacks that share a state, if it may not.
+enum class tp_wait_refusal { none, own_callback, loader_lock };
+
+// detail::tp_why_not_wait(state)
+// none when this thread may wait for the callbacks that share `state` (a pool object's or a
+// callback_group's); own_callback inside one of those callbacks (the wait would include itself);
+// loader_lock under the loader lock (pool threads may need that lock to start or to finish).
+// noexcept and allocation-free, for destructors.
+inline tp_wait_refusal tp_why_not_wait(const void* state) noexcept {
+  if (tp_running_state() == state) return tp_wait_refusal::own_callback;
+  if (loader_lock_held_by_this_thread()) return tp_wait_refusal::loader_lock;
+  return tp_wait_refusal::none;
+}
+
+// detail::tp_can_wait_for(state, what)
+// tp_why_not_wait() as a status: OK, or kFailedPrecondition saying why.
+inline absl::Status tp_can_wait_for(const void* state, std::string_view what) {
+  switch (tp_why_not_wait(state)) {
+    case tp_wait_refusal::own_callback:
+      return absl::FailedPreconditionError(
+          absl::StrCat(what, ": called from one of its own callbacks; it would wait for itself"));
+    case tp_wait_refusal::loader_lock:
+      return absl::FailedPreconditionError(absl::StrCat(
+          what,
+          ": refused under the loader lock (inside DllMain): pool threads may need that lock to "
+          "start or finish, so the wait could never end"));
+    case tp_wait_refusal::none:
+      break;
+  }
+  return absl::OkStatus();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -217,8 +457,10 @@ class submit_context final : public ref_counted<submit_context<Fn>> {
 
   // Runs the callable once, on an rvalue, as std::thread would. noexcept: an escaping exception
   // ends the process through std::terminate.
-  void run() noexcept { std::invoke(std::move(fn_)); }
+  void run(PTP_CALLBACK_INSTANCE instance) noexcept { tp_invoke(std::move(fn_), instance); }
   HMODULE release_module() noexcept { return pin_.release(); }
+  // No object waits for a plain submit(): its callbacks mark no owner (see tp_running_scope).
+  static constexpr bool kHasOwner = false;
 
  private:
   context_counter counted_;
@@ -227,17 +469,24 @@ class submit_context final : public ref_counted<submit_context<Fn>> {
 };
 
 // detail::submit_entry<Context>
-// The simple callback, for any context with run() and release_module() (submit's and
-// callback_group's). A template instantiated in the submitting module, so its code is covered by
-// that module's pin.
+// The simple callback, for any context with run(), release_module() and kHasOwner, plus owner()
+// when that is true (submit's and callback_group's). A template instantiated in the submitting
+// module, so its code is covered by that module's pin. The own-callback marker covers the whole
+// callback: the call, the skipped call of a cancelled context and the context's destruction, which
+// destroys the callable and may destroy the object that owns the group (see tp_running_scope).
 template <class Context>
 void CALLBACK submit_entry(PTP_CALLBACK_INSTANCE instance, void* raw) noexcept {
   HMODULE module = nullptr;
   {
     ref_ptr<Context> context(static_cast<Context*>(raw), adopt_ref);
-    context->run();
+    // Nothing waits for a plain submit(): only an owned context (a group's) marks its owner,
+    // which keeps the TLS writes off modref::submit's path.
+    std::optional<tp_running_scope> running;
+    if constexpr (Context::kHasOwner) running.emplace(context->owner());
+    context->run(instance);
     module = context->release_module();
-  }  // The context dies here: the callable and its captures are destroyed on this pool thread.
+    context.reset();  // the callable and its captures are destroyed here, inside the marker
+  }
   // The pool calls FreeLibrary after this function has returned: no instruction of this module
   // runs after the reference is gone.
   ::FreeLibraryWhenCallbackReturns(instance, module);
@@ -273,96 +522,74 @@ absl::Status tp_queue_one_shot(Context* context, const threadpool_options& optio
   return absl::OkStatus();
 }
 
-// ---------------------------------------------------------------------------------------------
-// Pool objects
-
-// The state a pool object shares with its callbacks. Owned by the object, or by the closing
-// callback after a destructor that did not wait; callbacks only borrow it.
-template <class Signature>
-struct tp_state final : ref_counted<tp_state<Signature>> {
-  tp_state(module_ref p, absl::AnyInvocable<Signature> f) : pin(std::move(p)), fn(std::move(f)) {}
-
-  context_counter counted;
-  module_ref pin;
-  absl::AnyInvocable<Signature> fn;
-  void* handle = nullptr;  // the PTP_WORK, PTP_TIMER or PTP_WAIT
-  // Set when queued callbacks must be dropped without waiting (see the header comment).
-  std::atomic<bool> drop_queued{false};
-  // Set first thing when the object starts closing: set() then refuses, so a callback cannot
-  // re-arm its own timer or wait behind the close's back (see tp_quiesce).
-  std::atomic<bool> closing{false};
-};
-
-// The state whose callback is running on this thread, so that a destructor called from its own
-// callback does not wait for itself. Kept in a Win32 TLS slot of this module, not in a C++
-// thread_local: with MinGW a thread_local goes through emutls and winpthreads, which give every
-// pool thread that touches it per-thread bookkeeping (with a kernel handle) that is released only
-// by this module's DLL_THREAD_DETACH. Pool threads outlive the module, so each one leaked a handle
-// per unload (the race lab's stress loop measured about 1.5 per pool object). A TLS slot costs
-// threads nothing; it is allocated when the module loads and freed when it unloads.
-struct tp_tls_slot {
-  tp_tls_slot() noexcept : index(::TlsAlloc()) {}
-  ~tp_tls_slot() {
-    if (index != TLS_OUT_OF_INDEXES) ::TlsFree(index);
-  }
-  tp_tls_slot(const tp_tls_slot&) = delete;  // one slot, one owner
-  tp_tls_slot& operator=(const tp_tls_slot&) = delete;
-  const DWORD index;
-};
-inline tp_tls_slot g_tp_running_slot;
-
-inline const void* tp_running_state() noexcept {
-  if (g_tp_running_slot.index == TLS_OUT_OF_INDEXES) return nullptr;
-  last_error_preserver keep;  // TlsGetValue sets the last error
-  return ::TlsGetValue(g_tp_running_slot.index);
-}
-
-class tp_running_scope {
- public:
-  explicit tp_running_scope(const void* state) noexcept : saved_(tp_running_state()) { set(state); }
-  ~tp_running_scope() { set(saved_); }
-  tp_running_scope(const tp_running_scope&) = delete;  // one marker, one restore
-  tp_running_scope& operator=(const tp_running_scope&) = delete;
-
- private:
-  static void set(const void* state) noexcept {
-    if (g_tp_running_slot.index != TLS_OUT_OF_INDEXES) {
-      ::TlsSetValue(g_tp_running_slot.index, const_cast<void*>(state));
-    }
-  }
-  const void* saved_;
-};
-
-// detail::tp_can_wait_for(state, what)
-// OK when this thread may wait for the callbacks that share `state` (a pool object's or a
-// callback_group's). kFailedPrecondition from one of those callbacks (the wait would include
-// itself) and under the loader lock (pool threads may need that lock to start or to finish).
-inline absl::Status tp_can_wait_for(const void* state, std::string_view what) {
-  if (tp_running_state() == state) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(what, ": called from one of its own callbacks; it would wait for itself"));
-  }
-  if (loader_lock_held_by_this_thread()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        what,
-        ": refused under the loader lock (inside DllMain): pool threads may need that lock to "
-        "start or finish, so the wait could never end"));
-  }
-  return absl::OkStatus();
-}
-
+// The body of every pool object callback: the own-callback marker first (see
+// tp_running_scope), then the call unless queued callbacks are being dropped.
 template <class State, class... Args>
-void tp_run(const State* state, Args... args) noexcept {
+void tp_run(PTP_CALLBACK_INSTANCE instance, const State* state, Args... args) noexcept {
+  const tp_running_scope running(state);
   // Relaxed: see the header comment. A callback that missed the flag runs as if it had started
   // before the destructor.
   if (state->drop_queued.load(std::memory_order_relaxed)) return;
-  tp_running_scope running(state);
-  state->fn(args...);
+  state->fn(callback_instance_access::make(instance), args...);
+}
+
+// SetThreadpoolTimerEx and SetThreadpoolWaitEx exist from Windows 8 on; Wine 8 exports neither.
+// Importing them would stop the DLL from loading there, so they are looked up in kernel32 on
+// first use. The cache holds 0 (not looked up yet), 1 (absent) or the address; relaxed: the
+// value is self-contained (kernel32 is never unloaded) and a race only looks it up twice.
+inline std::atomic<std::uintptr_t> g_tp_set_timer_ex{0};
+inline std::atomic<std::uintptr_t> g_tp_set_wait_ex{0};
+
+template <class Fn>
+Fn tp_kernel32_function(std::atomic<std::uintptr_t>& cache, const char* name) noexcept {
+  std::uintptr_t found = cache.load(std::memory_order_relaxed);
+  if (found == 0) {
+    last_error_preserver keep;
+    const HMODULE kernel32 = ::GetModuleHandleW(L"kernel32.dll");
+    const FARPROC proc = kernel32 != nullptr ? ::GetProcAddress(kernel32, name) : nullptr;
+    found = proc != nullptr ? reinterpret_cast<std::uintptr_t>(proc) : 1;
+    cache.store(found, std::memory_order_relaxed);
+  }
+  return found == 1 ? nullptr : reinterpret_cast<Fn>(found);
+}
+
+// Sets (due non-null) or stops (null) a timer, and says what happened to a pending callback.
+inline pending_callback tp_set_timer(PTP_TIMER timer, FILETIME* due, DWORD period,
+                                     DWORD window) noexcept {
+  using fn = BOOL(WINAPI*)(PTP_TIMER, PFILETIME, DWORD, DWORD);
+  if (const fn ex = tp_kernel32_function<fn>(g_tp_set_timer_ex, "SetThreadpoolTimerEx")) {
+    return ex(timer, due, period, window) ? pending_callback::cancelled : pending_callback::none;
+  }
+  ::SetThreadpoolTimer(timer, due, period, window);
+  return pending_callback::unknown;
+}
+
+// Sets (handle non-null) or stops (null) a wait, and says what happened to a pending callback.
+inline pending_callback tp_set_wait(PTP_WAIT wait, HANDLE handle, FILETIME* timeout) noexcept {
+  using fn = BOOL(WINAPI*)(PTP_WAIT, HANDLE, PFILETIME, PVOID);
+  if (const fn ex = tp_kernel32_function<fn>(g_tp_set_wait_ex, "SetThreadpoolWaitEx")) {
+    return ex(wait, handle, timeout, nullptr) ? pending_callback::cancelled
+                                              : pending_callback::none;
+  }
+  ::SetThreadpoolWait(wait, handle, timeout);
+  return pending_callback::unknown;
+}
+
+// A work or timer callable as the state stores it: f(callback_instance), wrapping an f().
+template <class Signature, class F>
+absl::AnyInvocable<Signature> tp_adapt_no_result(F&& f) {
+  using fn_type = std::decay_t<F>;
+  if constexpr (std::is_invocable_v<const fn_type&, callback_instance>) {
+    return absl::AnyInvocable<Signature>(std::forward<F>(f));
+  } else {
+    return absl::AnyInvocable<Signature>(
+        [fn = fn_type(std::forward<F>(f))](callback_instance) { fn(); });
+  }
 }
 
 struct tp_work_traits {
   using handle_type = PTP_WORK;
-  using signature = void() const;
+  using signature = void(callback_instance) const;
   using state_type = tp_state<signature>;
   static constexpr const char* kCreate = "CreateThreadpoolWork";
   static constexpr std::string_view kCreateWhat = "modref::threadpool_work::create";
@@ -371,20 +598,23 @@ struct tp_work_traits {
 
   template <class F>
   static absl::AnyInvocable<signature> adapt(F&& f) {
-    static_assert(std::is_invocable_v<const std::decay_t<F>&>,
-                  "modref::threadpool_work: the callable must be invocable as f() on a const "
-                  "object: calls may run concurrently on several pool threads. Drop `mutable` and "
-                  "guard shared state (e.g. with modref::mutex)");
-    return absl::AnyInvocable<signature>(std::forward<F>(f));
+    static_assert(std::is_invocable_v<const std::decay_t<F>&> ||
+                      std::is_invocable_v<const std::decay_t<F>&, callback_instance>,
+                  "modref::threadpool_work: the callable must be invocable as f() or "
+                  "f(modref::callback_instance) on a const object: calls may run concurrently on "
+                  "several pool threads. Drop `mutable` and guard shared state (e.g. with "
+                  "modref::mutex)");
+    return tp_adapt_no_result<signature>(std::forward<F>(f));
   }
 
-  static void CALLBACK entry(PTP_CALLBACK_INSTANCE, void* raw, PTP_WORK) noexcept {
-    tp_run(static_cast<const state_type*>(raw));
+  static void CALLBACK entry(PTP_CALLBACK_INSTANCE instance, void* raw, PTP_WORK) noexcept {
+    tp_run(instance, static_cast<const state_type*>(raw));
   }
   static handle_type create(void* state, PTP_CALLBACK_ENVIRON env) noexcept {
     return ::CreateThreadpoolWork(&entry, state, env);
   }
   static void stop(handle_type) noexcept {}  // work is queued only by submit()
+  static pending_callback stop_reporting(handle_type) noexcept { return pending_callback::none; }
   static void wait_callbacks(handle_type h, bool cancel) noexcept {
     ::WaitForThreadpoolWorkCallbacks(h, cancel ? TRUE : FALSE);
   }
@@ -393,7 +623,7 @@ struct tp_work_traits {
 
 struct tp_timer_traits {
   using handle_type = PTP_TIMER;
-  using signature = void() const;
+  using signature = void(callback_instance) const;
   using state_type = tp_state<signature>;
   static constexpr const char* kCreate = "CreateThreadpoolTimer";
   static constexpr std::string_view kCreateWhat = "modref::threadpool_timer::create";
@@ -402,20 +632,25 @@ struct tp_timer_traits {
 
   template <class F>
   static absl::AnyInvocable<signature> adapt(F&& f) {
-    static_assert(std::is_invocable_v<const std::decay_t<F>&>,
-                  "modref::threadpool_timer: the callable must be invocable as f() on a const "
-                  "object: calls may overlap when a period is shorter than a call. Drop `mutable` "
-                  "and guard shared state (e.g. with modref::mutex)");
-    return absl::AnyInvocable<signature>(std::forward<F>(f));
+    static_assert(std::is_invocable_v<const std::decay_t<F>&> ||
+                      std::is_invocable_v<const std::decay_t<F>&, callback_instance>,
+                  "modref::threadpool_timer: the callable must be invocable as f() or "
+                  "f(modref::callback_instance) on a const object: calls may overlap when a "
+                  "period is shorter than a call. Drop `mutable` and guard shared state (e.g. "
+                  "with modref::mutex)");
+    return tp_adapt_no_result<signature>(std::forward<F>(f));
   }
 
-  static void CALLBACK entry(PTP_CALLBACK_INSTANCE, void* raw, PTP_TIMER) noexcept {
-    tp_run(static_cast<const state_type*>(raw));
+  static void CALLBACK entry(PTP_CALLBACK_INSTANCE instance, void* raw, PTP_TIMER) noexcept {
+    tp_run(instance, static_cast<const state_type*>(raw));
   }
   static handle_type create(void* state, PTP_CALLBACK_ENVIRON env) noexcept {
     return ::CreateThreadpoolTimer(&entry, state, env);
   }
   static void stop(handle_type h) noexcept { ::SetThreadpoolTimer(h, nullptr, 0, 0); }
+  static pending_callback stop_reporting(handle_type h) noexcept {
+    return tp_set_timer(h, nullptr, 0, 0);
+  }
   static void wait_callbacks(handle_type h, bool cancel) noexcept {
     ::WaitForThreadpoolTimerCallbacks(h, cancel ? TRUE : FALSE);
   }
@@ -424,79 +659,144 @@ struct tp_timer_traits {
 
 struct tp_wait_traits {
   using handle_type = PTP_WAIT;
-  using signature = void(TP_WAIT_RESULT) const;
+  using signature = void(callback_instance, TP_WAIT_RESULT) const;
   using state_type = tp_state<signature>;
   static constexpr const char* kCreate = "CreateThreadpoolWait";
   static constexpr std::string_view kCreateWhat = "modref::threadpool_wait::create";
   static constexpr std::string_view kWaitWhat = "modref::threadpool_wait::wait_for_callbacks";
   static constexpr std::string_view kCancelWhat = "modref::threadpool_wait::cancel_and_wait";
 
-  // Accepts f(TP_WAIT_RESULT) and f(); the latter is wrapped to ignore the result.
+  // Accepts f(callback_instance, TP_WAIT_RESULT), f(TP_WAIT_RESULT), f(callback_instance) and
+  // f(); the others are wrapped to the first.
   template <class F>
   static absl::AnyInvocable<signature> adapt(F&& f) {
     using fn_type = std::decay_t<F>;
-    constexpr bool takes_result = std::is_invocable_v<const fn_type&, TP_WAIT_RESULT>;
-    static_assert(takes_result || std::is_invocable_v<const fn_type&>,
+    constexpr bool full = std::is_invocable_v<const fn_type&, callback_instance, TP_WAIT_RESULT>;
+    constexpr bool result_only = std::is_invocable_v<const fn_type&, TP_WAIT_RESULT>;
+    constexpr bool instance_only = std::is_invocable_v<const fn_type&, callback_instance>;
+    static_assert(full || result_only || instance_only || std::is_invocable_v<const fn_type&>,
                   "modref::threadpool_wait: the callable must be invocable on a const object as "
-                  "f(TP_WAIT_RESULT) or f(). Drop `mutable` and guard shared state (e.g. with "
-                  "modref::mutex)");
-    if constexpr (takes_result) {
+                  "f(TP_WAIT_RESULT) or f(), optionally with a modref::callback_instance first. "
+                  "Drop `mutable` and guard shared state (e.g. with modref::mutex)");
+    if constexpr (full) {
       return absl::AnyInvocable<signature>(std::forward<F>(f));
+    } else if constexpr (result_only) {
+      return absl::AnyInvocable<signature>(
+          [fn = fn_type(std::forward<F>(f))](callback_instance, TP_WAIT_RESULT r) { fn(r); });
+    } else if constexpr (instance_only) {
+      return absl::AnyInvocable<signature>(
+          [fn = fn_type(std::forward<F>(f))](callback_instance i, TP_WAIT_RESULT) { fn(i); });
     } else {
       return absl::AnyInvocable<signature>(
-          [fn = fn_type(std::forward<F>(f))](TP_WAIT_RESULT) { fn(); });
+          [fn = fn_type(std::forward<F>(f))](callback_instance, TP_WAIT_RESULT) { fn(); });
     }
   }
 
-  static void CALLBACK entry(PTP_CALLBACK_INSTANCE, void* raw, PTP_WAIT,
+  static void CALLBACK entry(PTP_CALLBACK_INSTANCE instance, void* raw, PTP_WAIT,
                              TP_WAIT_RESULT result) noexcept {
-    tp_run(static_cast<const state_type*>(raw), result);
+    tp_run(instance, static_cast<const state_type*>(raw), result);
   }
   static handle_type create(void* state, PTP_CALLBACK_ENVIRON env) noexcept {
     return ::CreateThreadpoolWait(&entry, state, env);
   }
   static void stop(handle_type h) noexcept { ::SetThreadpoolWait(h, nullptr, nullptr); }
+  static pending_callback stop_reporting(handle_type h) noexcept {
+    return tp_set_wait(h, nullptr, nullptr);
+  }
   static void wait_callbacks(handle_type h, bool cancel) noexcept {
     ::WaitForThreadpoolWaitCallbacks(h, cancel ? TRUE : FALSE);
   }
   static void close(handle_type h) noexcept { ::CloseThreadpoolWait(h); }
 };
 
-// detail::tp_quiesce<Traits>(state, handle, cancel)
-// Stops queueing and waits for the object's callbacks, twice: a callback that was already running
-// when `closing` was set may have re-armed its own timer or wait before it returned, and the
-// second stop and wait catch that. Callbacks that start after `closing` cannot re-arm.
+// detail::tp_halt<Traits>(state, handle, flag)
+// Sets `flag` (closing or stopped) and disarms the object, both under the state's arm lock held
+// exclusive: a re-arm (which holds it shared) either finished before, and the disarm supersedes
+// it, or sees the flag and is refused. After this no callback of the object can arm it again,
+// so one wait for its callbacks is final.
 template <class Traits>
-void tp_quiesce(typename Traits::state_type& state, typename Traits::handle_type handle,
-                bool cancel) noexcept {
-  state.closing.store(true, std::memory_order_release);  // pairs with the acquire in set()
-  for (int pass = 0; pass < 2; ++pass) {
-    Traits::stop(handle);
-    Traits::wait_callbacks(handle, cancel);
-  }
+void tp_halt(typename Traits::state_type& state, typename Traits::handle_type handle,
+             std::atomic<bool>& flag) noexcept {
+  const tp_exclusive_guard guard(state.arm_lock);
+  flag.store(true, std::memory_order_relaxed);  // ordered by the lock
+  Traits::stop(handle);
 }
 
-// detail::tp_closer_entry<Traits>
-// The closing callback of a destructor that did not wait. It runs on the default pool (never on a
-// custom pool that might have no free thread), waits for the object's callbacks, closes the
-// object, destroys the state and hands the state's module pin to FreeLibraryWhenCallbackReturns.
+// The module's queue of pool objects whose destructor did not wait (on_destroy::dont_wait, or
+// wait/cancel where waiting cannot end). One closing callback at a time drains it on the default
+// pool: it waits for each object's callbacks in turn, closes the object and destroys its state.
+// One thread, not one per object, so that destroying hundreds of objects whose callbacks are
+// blocked does not take hundreds of pool threads (the default pool has about 500; every blocked
+// closer is one fewer for other work). Waiting in turn costs nothing in total: an object waited
+// for later has been running meanwhile. The price: an object's state (and module pin) is freed
+// only after those queued before it, so a callback must not wait for the closing of another
+// dont_wait object of its module. Constant-initialised (SRWLOCK_INIT, null pointers), so a global
+// destructor in any translation unit may use it; guarded by g_tp_close_lock.
+inline SRWLOCK g_tp_close_lock = SRWLOCK_INIT;
+inline tp_close_node* g_tp_close_head = nullptr;  // oldest first
+inline tp_close_node* g_tp_close_tail = nullptr;
+inline bool g_tp_closer_queued = false;  // a closing callback is queued or draining
+
+// Takes the oldest node, or clears g_tp_closer_queued and returns null when there is none.
+inline tp_close_node* tp_take_close_node() noexcept {
+  ::AcquireSRWLockExclusive(&g_tp_close_lock);
+  tp_close_node* node = g_tp_close_head;
+  if (node != nullptr) {
+    g_tp_close_head = node->next;
+    if (g_tp_close_head == nullptr) g_tp_close_tail = nullptr;
+  } else {
+    g_tp_closer_queued = false;
+  }
+  ::ReleaseSRWLockExclusive(&g_tp_close_lock);
+  return node;
+}
+
+// detail::tp_finish_close<Traits>(node)
+// Waits for the callbacks of a closing object (its destructor already set `closing` and disarmed
+// it, so none can re-arm it), closes it and destroys its state. Returns the state's module pin.
 template <class Traits>
-void CALLBACK tp_closer_entry(PTP_CALLBACK_INSTANCE instance, void* raw) noexcept {
+module_ref tp_finish_close(tp_close_node* node) noexcept {
   using state_type = typename Traits::state_type;
-  HMODULE module = nullptr;
-  {
-    ref_ptr<state_type> state(static_cast<state_type*>(raw), adopt_ref);
-    const auto handle = static_cast<typename Traits::handle_type>(state->handle);
-    tp_quiesce<Traits>(*state, handle, false);
-    Traits::close(handle);
-    module = state->pin.release();
-  }  // The callable dies here, after the last callback that could use it.
-  ::FreeLibraryWhenCallbackReturns(instance, module);
+  ref_ptr<state_type> state(static_cast<state_type*>(node->state), adopt_ref);
+  const auto handle = static_cast<typename Traits::handle_type>(state->handle);
+  Traits::wait_callbacks(handle, false);
+  Traits::close(handle);
+  module_ref pin = std::move(state->pin);
+  state.reset();  // the callable dies here, after the last callback that could use it
+  return pin;
+}
+
+// detail::tp_abandon_close<Traits>(node)
+// Closes the object without waiting for its callbacks and leaks its state and module pin, so that
+// callbacks still queued or running stay safe (see hand_to_closer_).
+template <class Traits>
+void tp_abandon_close(tp_close_node* node) noexcept {
+  using state_type = typename Traits::state_type;
+  Traits::close(
+      static_cast<typename Traits::handle_type>(static_cast<state_type*>(node->state)->handle));
+}
+
+// detail::tp_closer_entry
+// The closing callback: drains the queue above. It tells the pool it may block for long
+// (CallbackMayRunLong), so the pool starts another thread for queued work if it can. It holds
+// the pin of the last state it destroyed (giving the previous one back: the new one keeps the
+// same module mapped) and hands that one to FreeLibraryWhenCallbackReturns.
+inline void CALLBACK tp_closer_entry(PTP_CALLBACK_INSTANCE instance, void*) noexcept {
+  (void)::CallbackMayRunLong(instance);
+  module_ref held;
+  while (tp_close_node* node = tp_take_close_node()) {
+    module_ref pin = node->finish(node);
+    held = std::move(pin);
+  }
+  // A closer always finds at least the node whose hand-over queued it; the check only keeps a
+  // null module away from the pool should that ever change.
+  if (HMODULE module = held.release()) ::FreeLibraryWhenCallbackReturns(instance, module);
 }
 
 // detail::tp_object<Traits, Policy>
 // The machinery shared by threadpool_work, threadpool_timer and threadpool_wait: one owned state,
-// creation, the explicit waits and the policy-driven close.
+// creation, arming and stopping under the arm lock, the explicit waits and the policy-driven
+// close.
 template <class Traits, on_destroy Policy>
 class tp_object {
  public:
@@ -562,19 +862,61 @@ class tp_object {
   absl::Status usable(std::string_view what) const {
     if (!state_) return tp_empty_object(what);
     if (tp_process_terminating()) return tp_termination_refusal(what);
-    if (state_->closing.load(std::memory_order_acquire)) {
-      return absl::FailedPreconditionError(
-          absl::StrCat(what, ": the object is being destroyed; it cannot be armed again"));
-    }
+    if (state_->closing.load(std::memory_order_relaxed)) return being_destroyed_(what);
     return absl::OkStatus();
   }
 
-  // Waits for the object's callbacks; with `cancel`, first stops queueing and drops queued ones.
+  // Calls `arm(handle)` (a pool call that queues or schedules callbacks) unless the object
+  // refuses to be armed now: while it is destroyed, and, from one of its own callbacks, after the
+  // owner stopped it (until the owner arms it again, which this call does when made elsewhere).
+  template <class Arm>
+  absl::Status arm(std::string_view what, Arm&& arm) {
+    if (!state_) return tp_empty_object(what);
+    if (tp_process_terminating()) return tp_termination_refusal(what);
+    const tp_shared_guard guard(state_->arm_lock);
+    if (state_->closing.load(std::memory_order_relaxed)) return being_destroyed_(what);
+    if (state_->stopped.load(std::memory_order_relaxed)) {
+      // Only a stopped object asks who is calling (a TLS read kept off the common path).
+      if (running_here()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            what,
+            ": refused from the object's own callback: its owner stopped it (stop() or "
+            "cancel_and_wait()) and only the owner arms it again"));
+      }
+      state_->stopped.store(false, std::memory_order_relaxed);  // the owner arms it again
+    }
+    std::forward<Arm>(arm)(get());
+    return absl::OkStatus();
+  }
+
+  // Disarms the object. From its owner (not from its own callback), also refuses re-arms from
+  // its callbacks until the owner arms it again. Reports a cancelled pending callback.
+  absl::Status stop(std::string_view what, pending_callback* previous) {
+    // The null check is spelled out (usable() repeats it) so that the compiler sees the state
+    // is not null below; GCC 12 otherwise warns about a store through null (stringop-overflow).
+    if (!state_) return tp_empty_object(what);
+    if (absl::Status ok = usable(what); !ok.ok()) return ok;
+    const bool own_callback = running_here();
+    const tp_exclusive_guard guard(state_->arm_lock);
+    if (!own_callback) state_->stopped.store(true, std::memory_order_relaxed);
+    const pending_callback result = Traits::stop_reporting(get());
+    if (previous != nullptr) *previous = result;
+    return absl::OkStatus();
+  }
+
+  // Waits for the object's callbacks; with `cancel`, first stops queueing, refuses re-arms from
+  // its callbacks (as stop() does) and drops queued ones.
   absl::Status wait_callbacks(bool cancel, std::string_view what) {
+    if (!state_) return tp_empty_object(what);  // spelled out: see stop()
     if (absl::Status ok = usable(what); !ok.ok()) return ok;
     if (absl::Status ok = tp_can_wait_for(state_.get(), what); !ok.ok()) return ok;
     last_error_preserver keep;
-    if (cancel) Traits::stop(get());
+    if (cancel) tp_halt<Traits>(*state_, get(), state_->stopped);
+#if defined(MODREF_TEST_SEAMS)
+    if (HANDLE hook = g_threadpool_test_seams.signal_after_cancel_stop.load(); hook && cancel) {
+      ::SetEvent(hook);
+    }
+#endif
     Traits::wait_callbacks(get(), cancel);
     return absl::OkStatus();
   }
@@ -582,6 +924,7 @@ class tp_object {
   void swap(tp_object& other) noexcept { state_.swap(other.state_); }
 
   // Ends the object according to Policy; see the header comment. GetLastError() is kept.
+  // Allocation-free: no status or message is built here.
   void close() noexcept {
     if (!state_) return;
     last_error_preserver keep;
@@ -595,26 +938,25 @@ class tp_object {
       return;
     }
     const handle_type handle = get();
-    state_->closing.store(true, std::memory_order_release);  // no re-arming from now on
-    Traits::stop(handle);
+    tp_halt<Traits>(*state_, handle, state_->closing);  // no re-arming from now on
     if constexpr (Policy != on_destroy::dont_wait) {
-      const bool own_callback = running_here();
-      const bool loader_lock = loader_lock_held_by_this_thread();
-      if (!own_callback && !loader_lock) {
-        tp_quiesce<Traits>(*state_, handle, Policy == on_destroy::cancel);
+      const tp_wait_refusal refusal = tp_why_not_wait(state_.get());
+      if (refusal == tp_wait_refusal::none) {
+        Traits::wait_callbacks(handle, Policy == on_destroy::cancel);
         Traits::close(handle);
         state_.reset();  // every callback is over: destroy the callable here, release the pin
         return;
       }
+      const bool loader_lock = refusal == tp_wait_refusal::loader_lock;
       if (Policy == on_destroy::cancel || loader_lock) {
         state_->drop_queued.store(true, std::memory_order_relaxed);
       }
       ::OutputDebugStringA(
-          own_callback
-              ? "modref: pool object destroyed from its own callback: closing without waiting "
-                "(the closing callback waits instead)\n"
-              : "modref: pool object destroyed under the loader lock: queued callbacks dropped, "
-                "closing without waiting (the closing callback waits instead)\n");
+          loader_lock
+              ? "modref: pool object destroyed under the loader lock: queued callbacks dropped, "
+                "closing without waiting (the closing callback waits instead)\n"
+              : "modref: pool object destroyed from its own callback: closing without waiting "
+                "(the closing callback waits instead)\n");
 #if defined(MODREF_TEST_SEAMS)
       g_threadpool_test_seams.closed_without_waiting.fetch_add(1, std::memory_order_relaxed);
 #endif
@@ -625,8 +967,31 @@ class tp_object {
  private:
   bool running_here() const noexcept { return tp_running_state() == state_.get(); }
 
+  static absl::Status being_destroyed_(std::string_view what) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(what, ": the object is being destroyed; it cannot be armed again"));
+  }
+
+  // Queues the state for the module's closing callback (tp_closer_entry) and queues that
+  // callback if none is queued. The state's reference belongs to the queue from now on.
   void hand_to_closer_() noexcept {
-    state_type* state = state_.detach();  // the closing callback's reference from now on
+    state_type* state = state_.detach();
+    state->close_node.state = state;
+    state->close_node.finish = &tp_finish_close<Traits>;
+    state->close_node.abandon = &tp_abandon_close<Traits>;
+    state->close_node.next = nullptr;
+    ::AcquireSRWLockExclusive(&g_tp_close_lock);
+    if (g_tp_close_tail != nullptr) {
+      g_tp_close_tail->next = &state->close_node;
+    } else {
+      g_tp_close_head = &state->close_node;
+    }
+    g_tp_close_tail = &state->close_node;
+    const bool start_closer = !g_tp_closer_queued;
+    g_tp_closer_queued = true;
+    ::ReleaseSRWLockExclusive(&g_tp_close_lock);
+    if (!start_closer) return;  // the closing callback already queued will reach this state
+
     TP_CALLBACK_ENVIRON env;
     tp_build_environment(env, threadpool_options{});  // the default pool: see tp_closer_entry
     BOOL queued = FALSE;
@@ -636,14 +1001,24 @@ class tp_object {
     } else
 #endif
     {
-      queued = ::TrySubmitThreadpoolCallback(&tp_closer_entry<Traits>, state, &env);
+      queued = ::TrySubmitThreadpoolCallback(&tp_closer_entry, nullptr, &env);
     }
     ::DestroyThreadpoolEnvironment(&env);
     if (queued) return;
-    // Nobody can wait for the callbacks now, so nothing they might touch may be freed: close
-    // without waiting and leak the state together with its module pin. The module stays loaded
-    // for the rest of the process, which is safe; unmapping it under a callback would not be.
-    Traits::close(static_cast<handle_type>(state->handle));
+    // Nobody can wait for the callbacks of the queued objects now, so nothing they might touch
+    // may be freed: take them all back, close them without waiting and leak their states
+    // together with their module pins. The module stays loaded for the rest of the process,
+    // which is safe; unmapping it under a callback would not be.
+    ::AcquireSRWLockExclusive(&g_tp_close_lock);
+    tp_close_node* node = g_tp_close_head;
+    g_tp_close_head = g_tp_close_tail = nullptr;
+    g_tp_closer_queued = false;
+    ::ReleaseSRWLockExclusive(&g_tp_close_lock);
+    while (node != nullptr) {
+      tp_close_node* next = node->next;
+      node->abandon(node);
+      node = next;
+    }
     ::OutputDebugStringA(
         "modref: could not queue the closing callback of a pool object; its state and module "
         "pin are leaked so that its callbacks stay safe\n");
@@ -758,9 +1133,10 @@ class tp_facade {
 }  // namespace detail
 
 // modref::submit(f) / modref::submit(options, f)
-// Runs `f()` once on the thread pool. Before returning, the calling module is pinned; the pin and
-// the decay-copied callable live in one context that the callback owns and destroys after `f`
-// returns; the module is released by FreeLibraryWhenCallbackReturns. Returns:
+// Runs `f()` (or `f(callback_instance)`) once on the thread pool. Before returning, the calling
+// module is pinned; the pin and the decay-copied callable live in one context that the callback
+// owns and destroys after `f` returns; the module is released by FreeLibraryWhenCallbackReturns.
+// Returns:
 //   - OK once queued;
 //   - kInvalidArgument for an empty callable (null function pointer, empty std::function),
 //     with nothing pinned;
@@ -777,9 +1153,9 @@ template <class F>
 [[nodiscard]] absl::Status submit(const threadpool_options& options, F&& f) {
   using fn_type = std::decay_t<F>;
   using context_type = detail::submit_context<fn_type>;
-  static_assert(std::is_invocable_v<fn_type>,
-                "modref::submit: the callable must be invocable with no arguments (as an rvalue); "
-                "capture what it needs");
+  static_assert(std::is_invocable_v<fn_type> || std::is_invocable_v<fn_type, callback_instance>,
+                "modref::submit: the callable must be invocable as f() or "
+                "f(modref::callback_instance) (as an rvalue); capture what it needs");
   if (detail::tp_process_terminating()) return detail::tp_termination_refusal("modref::submit");
   if (detail::callable_is_empty(f)) return detail::tp_empty_callable("modref::submit");
   absl::StatusOr<module_ref> pin = module_ref::pin_current();
@@ -815,12 +1191,11 @@ class threadpool_work
 
   // threadpool_work::submit()
   // Queues one call of the callable (SubmitThreadpoolWork). kFailedPrecondition on an empty
-  // object or during process termination.
+  // object, during process termination, while it is destroyed, and from the object's own
+  // callback after its owner's cancel_and_wait() (until the owner submits again).
   [[nodiscard]] absl::Status submit() {
-    if (absl::Status ok = this->impl_.usable("modref::threadpool_work::submit"); !ok.ok())
-      return ok;
-    ::SubmitThreadpoolWork(this->impl_.get());
-    return absl::OkStatus();
+    return this->impl_.arm("modref::threadpool_work::submit",
+                           [](PTP_WORK work) { ::SubmitThreadpoolWork(work); });
   }
 };
 
@@ -846,11 +1221,20 @@ class threadpool_timer
   // Arms the timer: the first call `due` from now (0: at once), then every `period` (0: once).
   // `window` lets the system delay a call by up to that much to batch wake-ups. Replaces any
   // previous setting. kInvalidArgument for a negative due time, period or window, or a period or
-  // window that does not fit in 32 bits of milliseconds; kFailedPrecondition on an empty object
-  // or during process termination.
+  // window that does not fit in 32 bits of milliseconds; kFailedPrecondition on an empty object,
+  // during process termination, while it is destroyed, and from the timer's own callback after
+  // its owner stopped it (stop(), cancel_and_wait()) until the owner sets it again.
   [[nodiscard]] absl::Status set(std::chrono::nanoseconds due,
                                  std::chrono::milliseconds period = std::chrono::milliseconds(0),
                                  std::chrono::milliseconds window = std::chrono::milliseconds(0)) {
+    return set(due, period, window, nullptr);
+  }
+  // threadpool_timer::set(due, period, window, previous)
+  // As set(), and stores in `*previous` (when not null) whether a callback due under the
+  // previous setting was cancelled by this one (SetThreadpoolTimerEx); unknown where the system
+  // lacks that function (before Windows 8; Wine 8). Left unchanged when set() fails.
+  [[nodiscard]] absl::Status set(std::chrono::nanoseconds due, std::chrono::milliseconds period,
+                                 std::chrono::milliseconds window, pending_callback* previous) {
     constexpr std::string_view what = "modref::threadpool_timer::set";
     if (due.count() < 0) {
       return absl::InvalidArgumentError(absl::StrCat(what, ": negative due time"));
@@ -866,21 +1250,23 @@ class threadpool_timer
       return absl::InvalidArgumentError(
           absl::StrCat(what, ": period and window must fit in 32 bits of milliseconds"));
     }
-    if (absl::Status ok = this->impl_.usable(what); !ok.ok()) return ok;
     FILETIME due_time = detail::tp_relative_filetime(due);
-    ::SetThreadpoolTimer(this->impl_.get(), &due_time, static_cast<DWORD>(period.count()),
-                         static_cast<DWORD>(window.count()));
-    return absl::OkStatus();
+    return this->impl_.arm(what, [&](PTP_TIMER timer) {
+      const pending_callback result = detail::tp_set_timer(
+          timer, &due_time, static_cast<DWORD>(period.count()), static_cast<DWORD>(window.count()));
+      if (previous != nullptr) *previous = result;
+    });
   }
 
-  // threadpool_timer::stop()
+  // threadpool_timer::stop(previous)
   // Disarms the timer: no new calls are queued; queued and running ones are not affected (use
-  // cancel_and_wait() for those). kFailedPrecondition on an empty object or during process
-  // termination, where even disarming would crash on Windows.
-  [[nodiscard]] absl::Status stop() {
-    if (absl::Status ok = this->impl_.usable("modref::threadpool_timer::stop"); !ok.ok()) return ok;
-    ::SetThreadpoolTimer(this->impl_.get(), nullptr, 0, 0);
-    return absl::OkStatus();
+  // cancel_and_wait() for those), except that a running one can no longer re-arm the timer
+  // (set() from its callback is refused until the owner sets it again; a callback that stops its
+  // own timer only disarms it). `*previous` (when not null) says whether a due callback was
+  // cancelled, as for set(). kFailedPrecondition on an empty object, while it is destroyed, or
+  // during process termination, where even disarming would crash on Windows.
+  [[nodiscard]] absl::Status stop(pending_callback* previous = nullptr) {
+    return this->impl_.stop("modref::threadpool_timer::stop", previous);
   }
 
   // threadpool_timer::is_set()
@@ -912,13 +1298,17 @@ class threadpool_wait
   template <class F>
   threadpool_wait(const threadpool_options& options, F&& f) : base(options, std::forward<F>(f)) {}
 
-  // threadpool_wait::set(handle, timeout)
+  // threadpool_wait::set(handle, timeout, previous)
   // Waits for `handle` (which must stay open until the call, stop() or destruction) for at most
-  // `timeout` (nullopt: for ever). Replaces any previous setting. kInvalidArgument for a null or
-  // INVALID_HANDLE_VALUE handle or a negative timeout; kFailedPrecondition on an empty object or
-  // during process termination.
+  // `timeout` (nullopt: for ever). Replaces any previous setting; `*previous` (when not null)
+  // says whether that setting's callback was cancelled (SetThreadpoolWaitEx; unknown where the
+  // system lacks it, as on Wine 8). kInvalidArgument for a null or INVALID_HANDLE_VALUE handle or
+  // a negative timeout; kFailedPrecondition on an empty object, during process termination,
+  // while it is destroyed, and from its own callback after its owner stopped it (stop(),
+  // cancel_and_wait()) until the owner sets it again.
   [[nodiscard]] absl::Status set(HANDLE handle,
-                                 std::optional<std::chrono::nanoseconds> timeout = std::nullopt) {
+                                 std::optional<std::chrono::nanoseconds> timeout = std::nullopt,
+                                 pending_callback* previous = nullptr) {
     constexpr std::string_view what = "modref::threadpool_wait::set";
     if (handle == nullptr || handle == INVALID_HANDLE_VALUE) {
       return absl::InvalidArgumentError(absl::StrCat(what, ": null or invalid handle"));
@@ -926,23 +1316,22 @@ class threadpool_wait
     if (timeout.has_value() && timeout->count() < 0) {
       return absl::InvalidArgumentError(absl::StrCat(what, ": negative timeout"));
     }
-    if (absl::Status ok = this->impl_.usable(what); !ok.ok()) return ok;
-    if (timeout.has_value()) {
-      FILETIME expiry = detail::tp_relative_filetime(*timeout);
-      ::SetThreadpoolWait(this->impl_.get(), handle, &expiry);
-    } else {
-      ::SetThreadpoolWait(this->impl_.get(), handle, nullptr);
-    }
-    return absl::OkStatus();
+    FILETIME expiry{};
+    if (timeout.has_value()) expiry = detail::tp_relative_filetime(*timeout);
+    return this->impl_.arm(what, [&](PTP_WAIT wait) {
+      const pending_callback result =
+          detail::tp_set_wait(wait, handle, timeout.has_value() ? &expiry : nullptr);
+      if (previous != nullptr) *previous = result;
+    });
   }
 
-  // threadpool_wait::stop()
-  // Stops waiting: no new call is queued; a queued or running one is not affected.
-  // kFailedPrecondition on an empty object or during process termination.
-  [[nodiscard]] absl::Status stop() {
-    if (absl::Status ok = this->impl_.usable("modref::threadpool_wait::stop"); !ok.ok()) return ok;
-    ::SetThreadpoolWait(this->impl_.get(), nullptr, nullptr);
-    return absl::OkStatus();
+  // threadpool_wait::stop(previous)
+  // Stops waiting: no new call is queued; a queued or running one is not affected, except that
+  // a running one can no longer set the wait again (refused until the owner sets it).
+  // `*previous` as for set(). kFailedPrecondition on an empty object, while it is destroyed, or
+  // during process termination.
+  [[nodiscard]] absl::Status stop(pending_callback* previous = nullptr) {
+    return this->impl_.stop("modref::threadpool_wait::stop", previous);
   }
 };
 
