@@ -94,6 +94,14 @@ TEST(TerminationSafeInChild, FreeLibraryRunsTheDestructor) {
   EXPECT_NE(log.find("detach reserved=0 terminating=0"), std::string::npos) << log;
   EXPECT_NE(log.find("guarded destroyed terminating=0 pin_refused=1"), std::string::npos) << log;
   EXPECT_NE(log.find("plain destroyed terminating=0 pin_refused=1"), std::string::npos) << log;
+#if defined(__MINGW32__)
+  // A destructor registered with __cxa_atexit runs from mingw-w64's TLS callback, before
+  // DllMain(DLL_PROCESS_DETACH) (Wine and Windows call TLS callbacks first): the guard must
+  // already hold there.
+  EXPECT_NE(log.find("cxa destroyed terminating=0 pin_refused=1 after_dllmain_detach=0"),
+            std::string::npos)
+      << log;
+#endif
 }
 
 TEST(TerminationSafeInChild, ProcessExitSkipsTheDestructor) {
@@ -101,6 +109,11 @@ TEST(TerminationSafeInChild, ProcessExitSkipsTheDestructor) {
   EXPECT_NE(log.find("detach reserved=1 terminating=1"), std::string::npos) << log;
   // The control: a plain global is destroyed at exit, and knows the process is terminating.
   EXPECT_NE(log.find("plain destroyed terminating=1 pin_refused=1"), std::string::npos) << log;
+#if defined(__MINGW32__)
+  EXPECT_NE(log.find("cxa destroyed terminating=1 pin_refused=1 after_dllmain_detach=0"),
+            std::string::npos)
+      << log;
+#endif
   EXPECT_EQ(log.find("guarded destroyed"), std::string::npos) << log;
 }
 

@@ -4,6 +4,10 @@
 
 #include <windows.h>
 
+#include <filesystem>
+#include <string>
+#include <string_view>
+
 #include <gtest/gtest.h>
 
 #include "../support/test_support.h"
@@ -76,6 +80,77 @@ TEST(ModuleRef, LoadMissingFileReportsTheWin32Error) {
   EXPECT_EQ(dll.status().code(), absl::StatusCode::kNotFound) << dll.status();
   EXPECT_EQ(modref::win32_error_code(dll.status()), std::optional<DWORD>(ERROR_MOD_NOT_FOUND));
   EXPECT_NE(dll.status().message().find("no_such_module.dll"), absl::string_view::npos);
+}
+
+// Non-ASCII paths (issue 9, item 7): load() takes wide paths to LoadLibraryExW and writes them
+// into its messages as UTF-8. Converting with path::string() instead throws: MSVC's STL for any
+// character outside the ANSI code page, libstdc++ for UTF-16 that is not well-formed.
+constexpr const wchar_t* kNonAsciiFolder = L"\u043c\u043e\u0434\u0443\u043b\u044c_\u6a21\u5757";
+constexpr const char* kNonAsciiFolderUtf8 =
+    "\xd0\xbc\xd0\xbe\xd0\xb4\xd1\x83\xd0\xbb\xd1\x8c_\xe6\xa8\xa1\xe5\x9d\x97";
+
+bool is_valid_utf8(std::string_view text) {
+  for (std::size_t i = 0; i < text.size();) {
+    const auto lead = static_cast<unsigned char>(text[i]);
+    const std::size_t length = lead < 0x80           ? 1
+                               : (lead >> 5) == 0x6  ? 2
+                               : (lead >> 4) == 0xE  ? 3
+                               : (lead >> 3) == 0x1E ? 4
+                                                     : 0;
+    if (length == 0 || i + length > text.size()) return false;
+    for (std::size_t k = 1; k < length; ++k) {
+      if ((static_cast<unsigned char>(text[i + k]) >> 6) != 0x2) return false;
+    }
+    i += length;
+  }
+  return true;
+}
+
+TEST(ModuleRef, LoadMissingNonAsciiPathReportsNotFoundInUtf8) {
+  const std::filesystem::path missing = modref_test::exe_dir() / kNonAsciiFolder / L"missing.dll";
+  absl::StatusOr<module_ref> dll = absl::UnknownError("not run");
+  ASSERT_NO_THROW(dll = module_ref::load(missing));
+  ASSERT_FALSE(dll.ok());
+  EXPECT_EQ(dll.status().code(), absl::StatusCode::kNotFound) << dll.status();
+  const std::string message(dll.status().message());
+  EXPECT_TRUE(is_valid_utf8(message)) << message;
+  EXPECT_NE(message.find(kNonAsciiFolderUtf8), std::string::npos) << message;
+}
+
+TEST(ModuleRef, LoadRelativeNonAsciiAndIllFormedNamesDoesNotThrow) {
+  // A relative name is refused before the loader sees it; the refusal quotes it in UTF-8.
+  absl::StatusOr<module_ref> relative = absl::UnknownError("not run");
+  ASSERT_NO_THROW(relative = module_ref::load(std::filesystem::path(kNonAsciiFolder) / L"x.dll"));
+  EXPECT_EQ(relative.status().code(), absl::StatusCode::kInvalidArgument) << relative.status();
+  EXPECT_NE(std::string(relative.status().message()).find(kNonAsciiFolderUtf8), std::string::npos)
+      << relative.status();
+  // An unpaired surrogate is a valid Windows file name but not valid UTF-16: it is reported as
+  // U+FFFD, never thrown.
+  const std::filesystem::path ill_formed = modref_test::exe_dir() / L"bad\xD800name.dll";
+  absl::StatusOr<module_ref> dll = absl::UnknownError("not run");
+  ASSERT_NO_THROW(dll = module_ref::load(ill_formed));
+  ASSERT_FALSE(dll.ok());
+  EXPECT_TRUE(is_valid_utf8(dll.status().message())) << dll.status();
+  EXPECT_NE(std::string(dll.status().message()).find("bad\xef\xbf\xbdname.dll"), std::string::npos)
+      << dll.status();
+}
+
+TEST(ModuleRef, LoadFromNonAsciiFolderLoads) {
+  const std::filesystem::path folder =
+      std::filesystem::temp_directory_path() / (std::wstring(kNonAsciiFolder) + L"_load_test");
+  std::filesystem::create_directories(folder);
+  const std::filesystem::path copy = folder / L"pin_self_a_copy.dll";
+  std::filesystem::copy_file(modref_test::sibling(L"pin_self_a.dll"), copy,
+                             std::filesystem::copy_options::overwrite_existing);
+  {
+    absl::StatusOr<module_ref> dll = absl::UnknownError("not run");
+    ASSERT_NO_THROW(dll = module_ref::load(copy));
+    ASSERT_TRUE(dll.ok()) << dll.status();
+    EXPECT_TRUE(modref_test::is_loaded(L"pin_self_a_copy.dll"));
+  }
+  EXPECT_FALSE(modref_test::is_loaded(L"pin_self_a_copy.dll"));
+  std::error_code ignored;
+  std::filesystem::remove_all(folder, ignored);
 }
 
 TEST(ModuleRef, LoadAndResetUnloads) {

@@ -25,8 +25,9 @@
 //
 // process_terminating() has two signals, because CRTs disagree on whether DLL globals die before
 // or after DllMain(DLL_PROCESS_DETACH): the flag that dll_main() sets when lpReserved is non-null,
-// and ntdll's RtlDllShutdownInProgress(), looked up once while the module loads (never at exit,
-// where a lookup could take locks held by killed threads). Either one answers "yes".
+// and ntdll's RtlDllShutdownInProgress(), looked up once while the module loads, by a TLS callback
+// that runs before any of the module's own code (never at exit, where a lookup could take locks
+// held by killed threads). Either one answers "yes".
 //
 // Thread safety: all functions may be called from any thread, including inside DllMain. They take
 // no locks and allocate nothing.
@@ -43,26 +44,10 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "modref/detail/peb_layout.h"
 #include "modref/module_ref.h"
 
 namespace modref {
-namespace detail {
-
-using rtl_dll_shutdown_in_progress_fn = BOOLEAN(NTAPI*)();
-
-inline rtl_dll_shutdown_in_progress_fn resolve_shutdown_probe() noexcept {
-  // GetModuleHandleW on ntdll (always loaded) neither loads nor allocates, so this is safe at load
-  // time, under the loader lock.
-  const HMODULE ntdll = ::GetModuleHandleW(L"ntdll.dll");
-  if (ntdll == nullptr) return nullptr;
-  return reinterpret_cast<rtl_dll_shutdown_in_progress_fn>(
-      reinterpret_cast<void*>(::GetProcAddress(ntdll, "RtlDllShutdownInProgress")));
-}
-
-// Resolved while the module's globals are initialised (at load), once per module.
-inline const rtl_dll_shutdown_in_progress_fn g_shutdown_probe = resolve_shutdown_probe();
-
-}  // namespace detail
 
 // modref::process_terminating()
 // True once the process is terminating: DLL_PROCESS_DETACH with lpReserved != NULL reached
@@ -70,8 +55,7 @@ inline const rtl_dll_shutdown_in_progress_fn g_shutdown_probe = resolve_shutdown
 inline bool process_terminating() noexcept {
   // Relaxed: the flag is written once, by the only thread left running at that point.
   if (detail::g_module_state.process_detach_for_exit.load(std::memory_order_relaxed)) return true;
-  const auto probe = detail::g_shutdown_probe;
-  return probe != nullptr && probe() != FALSE;
+  return detail::shutdown_in_progress();
 }
 
 // modref::loader_lock_held_by_this_thread()
@@ -79,54 +63,20 @@ inline bool process_terminating() noexcept {
 // callback, or LoadLibrary/FreeLibrary's own work). Waiting there for a thread to exit deadlocks,
 // because an exiting thread needs the loader lock to send DLL_THREAD_DETACH.
 //
-// It reads the owner of the critical section that the PEB's LoaderLock field points at. That
-// field's offset (0x110 on x64, 0xA0 on x86) is not documented but has not moved since Windows
-// XP; Wine fills it the same way.
-namespace detail {
-
-// True when the critical section that the PEB's LoaderLock field (at `offset`) points at is owned
-// by the calling thread.
-inline bool loader_lock_owned_by_this_thread(const unsigned char* peb,
-                                             std::size_t offset) noexcept {
-  if (peb == nullptr) return false;
-  const auto* lock = *reinterpret_cast<const RTL_CRITICAL_SECTION* const*>(peb + offset);
-  if (lock == nullptr) return false;
-  const auto owner = reinterpret_cast<std::uintptr_t>(
-      static_cast<const volatile RTL_CRITICAL_SECTION*>(lock)->OwningThread);
-  return owner == static_cast<std::uintptr_t>(::GetCurrentThreadId());
-}
-
-}  // namespace detail
-
+// It reads the owner of the critical section that the PEB's LoaderLock field points at, on every
+// architecture (x86, x64, ARM64, 32-bit ARM); the offsets and their sources are in
+// <modref/detail/peb_layout.h>, the one place that knows them.
 inline bool loader_lock_held_by_this_thread() noexcept {
-#if defined(_M_X64) || defined(__x86_64__)
-  const unsigned char* peb = nullptr;
-#if defined(_MSC_VER) && !defined(__clang__)
-  peb =
-      reinterpret_cast<const unsigned char*>(__readgsqword(0x60));  // TEB::ProcessEnvironmentBlock
-#else
-  // Inline assembly rather than NtCurrentTeb(): GCC 12 reports a false -Warray-bounds on MinGW's
-  // __readgsqword.
-  __asm__("movq %%gs:0x60, %0" : "=r"(peb));
-#endif
-  return detail::loader_lock_owned_by_this_thread(peb, 0x110);
-#elif defined(_M_IX86) || defined(__i386__)
-  const unsigned char* peb = nullptr;
-#if defined(_MSC_VER) && !defined(__clang__)
-  peb = reinterpret_cast<const unsigned char*>(__readfsdword(0x30));
-#else
-  __asm__("movl %%fs:0x30, %0" : "=r"(peb));
-#endif
-  return detail::loader_lock_owned_by_this_thread(peb, 0xA0);
-#else
-  return false;  // unknown layout (ARM64): report "not held" rather than guess
-#endif
+  return detail::loader_lock_owned_by_this_thread(detail::current_peb());
 }
 
 // modref::dll_main(instance, reason, reserved)
-// Forward your DllMain's arguments here first. Records that the module is detaching (after which
-// module_ref::pin_current() refuses: nothing new may start from the module's teardown) and
-// whether the process is terminating (DLL_PROCESS_DETACH with reserved != NULL). Returns TRUE.
+// Forward your DllMain's arguments here first. Records whether the process is terminating
+// (DLL_PROCESS_DETACH with reserved != NULL) and that the module is detaching. The "detaching"
+// flag (after which module_ref::pin_current() refuses: nothing new may start from the module's
+// teardown) is set earlier without it, by modref's TLS callback, which the loader calls before
+// DllMain and before the C runtime's own TLS callbacks, so that it holds in destructors that run
+// before DllMain (mingw-w64's __cxa_atexit list, MSVC's thread_local destructors). Returns TRUE.
 inline BOOL dll_main(HINSTANCE /*instance*/, DWORD reason, void* reserved) noexcept {
   if (reason == DLL_PROCESS_DETACH) {
     // Relaxed: DllMain runs under the loader lock, which orders it with every later reader that
@@ -136,9 +86,8 @@ inline BOOL dll_main(HINSTANCE /*instance*/, DWORD reason, void* reserved) noexc
       detail::g_module_state.process_detach_for_exit.store(true, std::memory_order_relaxed);
     }
   }
-  // Touch the probe so that it is resolved at load even in modules that never call
-  // process_terminating() outside DllMain.
-  (void)detail::g_shutdown_probe;
+  // Normally already done by detail::module_tls_callback, which runs before DllMain.
+  if (reason == DLL_PROCESS_ATTACH) detail::resolve_shutdown_probe();
   return TRUE;
 }
 

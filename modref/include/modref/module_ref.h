@@ -52,6 +52,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "modref/detail/module_lifecycle.h"
 #include "modref/refcount.h"
 #include "modref/win32_error.h"
 
@@ -75,17 +76,6 @@ struct activity_snapshot {
 
 namespace detail {
 
-// One instance per module: inline variables are not shared across module boundaries on Windows.
-struct module_state {
-  std::atomic<long> live_contexts{0};
-  std::atomic<long> live_pins{0};
-  std::atomic<bool> process_detach_for_exit{false};
-  // Set by dll_main() on DLL_PROCESS_DETACH (FreeLibrary or exit): the module is going away and
-  // pinning it now would resurrect it half-destroyed.
-  std::atomic<bool> detaching{false};
-};
-inline module_state g_module_state;
-
 // detail::context_counter: a member of every modref context, so that activity() sees it.
 struct context_counter {
   context_counter() noexcept {
@@ -95,23 +85,6 @@ struct context_counter {
   context_counter& operator=(const context_counter&) noexcept { return *this; }
   ~context_counter() { g_module_state.live_contexts.fetch_sub(1, std::memory_order_relaxed); }
 };
-
-#if defined(MODREF_TEST_SEAMS)
-// Test seams (compiled only when MODREF_TEST_SEAMS is defined, as in modref's own test DLLs):
-// the next pin or thread creation fails with the given Win32 error.
-struct test_seams {
-  std::atomic<DWORD> fail_next_pin{0};
-  std::atomic<DWORD> fail_next_thread_create{0};
-  // When set, the next thread is left suspended before its first instruction and a duplicate of
-  // its handle is stored in held_thread; the test resumes it (as a debugger's freeze would).
-  std::atomic<bool> hold_next_thread{false};
-  std::atomic<HANDLE> held_thread{nullptr};
-};
-inline test_seams g_test_seams;
-inline DWORD take_injected_failure(std::atomic<DWORD>& slot) noexcept {
-  return slot.exchange(0, std::memory_order_relaxed);
-}
-#endif
 
 }  // namespace detail
 
@@ -182,19 +155,25 @@ class module_ref {
   // Loads (or adds a reference to) the DLL at the absolute `path` with LoadLibraryExW and safe
   // search flags (its own folder, then System32 and the application's folder for its imports).
   // A relative path or bare name is refused with kInvalidArgument: it would be resolved through
-  // the DLL search path, which is how DLL planting works.
+  // the DLL search path, which is how DLL planting works. Any path Windows accepts is accepted
+  // (it goes to the loader as UTF-16); error messages quote it in UTF-8.
   [[nodiscard]] static absl::StatusOr<module_ref> load(const std::filesystem::path& path) {
     if (path.empty()) return absl::InvalidArgumentError("load(\"\"): empty path");
     if (!path.is_absolute()) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "load(\"", path.string(),
+          "load(\"", detail::utf8_from_wide(path.native()),
           "\"): refusing a relative path or bare name; it would be looked up through the DLL "
           "search path (DLL planting). Pass a full path."));
     }
     HMODULE module = ::LoadLibraryExW(
         path.c_str(), nullptr, LOAD_LIBRARY_SEARCH_DLL_LOAD_DIR | LOAD_LIBRARY_SEARCH_DEFAULT_DIRS);
     if (module == nullptr) {
-      return last_win32_error_status(absl::StrCat("LoadLibraryExW(", path.string(), ")"));
+      // Read the error before building the message: the conversion is a Win32 call too.
+      const DWORD error = ::GetLastError();
+      absl::Status status = win32_error_status(
+          error, absl::StrCat("LoadLibraryExW(", detail::utf8_from_wide(path.native()), ")"));
+      ::SetLastError(error);
+      return status;
     }
     return module_ref(module, adopt_ref);
   }

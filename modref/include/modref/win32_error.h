@@ -60,6 +60,24 @@ class last_error_preserver {
 
 namespace detail {
 
+// detail::utf8_from_wide(text)
+// `text` (UTF-16, as Windows hands it out) in UTF-8. Never throws on content: ill-formed UTF-16
+// (an unpaired surrogate, which file names may contain) becomes U+FFFD. The one place where modref
+// turns wide text into message text; std::filesystem::path::string() is not used for that, because
+// it converts to the ANSI code page with MSVC's STL and throws for any character outside it.
+inline std::string utf8_from_wide(std::wstring_view text) {
+  std::string out;
+  if (text.empty()) return out;
+  const int length = static_cast<int>(text.size());
+  // Flags 0 (no WC_ERR_INVALID_CHARS): ill-formed input is replaced, not refused.
+  const int bytes =
+      ::WideCharToMultiByte(CP_UTF8, 0, text.data(), length, nullptr, 0, nullptr, nullptr);
+  if (bytes <= 0) return out;
+  out.resize(static_cast<std::size_t>(bytes));
+  ::WideCharToMultiByte(CP_UTF8, 0, text.data(), length, out.data(), bytes, nullptr, nullptr);
+  return out;
+}
+
 // detail::system_message(code) returns the system's text for a Win32 error, UTF-8, without the
 // trailing line break; empty when the system has none.
 inline std::string system_message(DWORD code) {
@@ -68,15 +86,7 @@ inline std::string system_message(DWORD code) {
       FORMAT_MESSAGE_ALLOCATE_BUFFER | FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS,
       nullptr, code, 0, reinterpret_cast<wchar_t*>(&buffer), 0, nullptr);
   std::string text;
-  if (length != 0 && buffer != nullptr) {
-    const int bytes = ::WideCharToMultiByte(CP_UTF8, 0, buffer, static_cast<int>(length), nullptr,
-                                            0, nullptr, nullptr);
-    if (bytes > 0) {
-      text.resize(static_cast<std::size_t>(bytes));
-      ::WideCharToMultiByte(CP_UTF8, 0, buffer, static_cast<int>(length), text.data(), bytes,
-                            nullptr, nullptr);
-    }
-  }
+  if (length != 0 && buffer != nullptr) text = utf8_from_wide(std::wstring_view(buffer, length));
   if (buffer != nullptr) ::LocalFree(buffer);
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) {
     text.pop_back();

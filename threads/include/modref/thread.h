@@ -69,6 +69,7 @@
 
 #include <windows.h>
 
+#include <atomic>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -172,19 +173,30 @@ DWORD WINAPI thread_entry(void* raw) noexcept {
 
 using set_thread_description_fn = HRESULT(WINAPI*)(HANDLE, PCWSTR);
 
-// SetThreadDescription exists from Windows 10 1607; look it up instead of importing it.
+// SetThreadDescription exists from Windows 10 1607; look it up instead of importing it. Cached in
+// a constant-initialised atomic rather than a function-local static: no guard variable (whose
+// MinGW implementation takes a winpthreads mutex) and nothing to initialise before first use
+// (docs/design.md, "Init order"). Two first callers may both look it up; they store the same value.
+inline constinit std::atomic<set_thread_description_fn> g_thread_description_setter{nullptr};
+inline constinit std::atomic<bool> g_thread_description_resolved{false};
+
 inline set_thread_description_fn thread_description_setter() noexcept {
-  static const set_thread_description_fn setter = [] {
-    for (const wchar_t* dll : {L"kernelbase.dll", L"kernel32.dll"}) {
-      if (HMODULE module = ::GetModuleHandleW(dll)) {
-        if (FARPROC proc = ::GetProcAddress(module, "SetThreadDescription")) {
-          return reinterpret_cast<set_thread_description_fn>(reinterpret_cast<void*>(proc));
-        }
+  // Acquire pairs with the release below: a reader that sees "resolved" sees the pointer.
+  if (g_thread_description_resolved.load(std::memory_order_acquire)) {
+    return g_thread_description_setter.load(std::memory_order_relaxed);
+  }
+  set_thread_description_fn found = nullptr;
+  for (const wchar_t* dll : {L"kernelbase.dll", L"kernel32.dll"}) {
+    if (HMODULE module = ::GetModuleHandleW(dll)) {
+      if (FARPROC proc = ::GetProcAddress(module, "SetThreadDescription")) {
+        found = reinterpret_cast<set_thread_description_fn>(reinterpret_cast<void*>(proc));
+        break;
       }
     }
-    return set_thread_description_fn{nullptr};
-  }();
-  return setter;
+  }
+  g_thread_description_setter.store(found, std::memory_order_relaxed);
+  g_thread_description_resolved.store(true, std::memory_order_release);
+  return found;
 }
 
 struct started_thread {

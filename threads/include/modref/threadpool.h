@@ -215,7 +215,7 @@ struct threadpool_test_seams {
   // waits, so a test can let a callback re-arm at exactly that point.
   std::atomic<HANDLE> signal_after_cancel_stop{nullptr};
 };
-inline threadpool_test_seams g_threadpool_test_seams;
+inline constinit threadpool_test_seams g_threadpool_test_seams;
 #endif
 
 // detail::tp_process_terminating() is process_terminating(), plus the simulation seam.
@@ -362,28 +362,15 @@ struct tp_state final : ref_counted<tp_state<Signature>> {
 };
 
 // The state whose callback is running on this thread, so that a destructor called from its own
-// callback does not wait for itself. Kept in a Win32 TLS slot of this module, not in a C++
-// thread_local: with MinGW a thread_local goes through emutls and winpthreads, which give every
-// pool thread that touches it per-thread bookkeeping (with a kernel handle) that is released only
-// by this module's DLL_THREAD_DETACH. Pool threads outlive the module, so each one leaked a handle
-// per unload (the race lab's stress loop measured about 1.5 per pool object). A TLS slot costs
-// threads nothing; it is allocated when the module loads and freed when it unloads.
-struct tp_tls_slot {
-  tp_tls_slot() noexcept : index(::TlsAlloc()) {}
-  ~tp_tls_slot() {
-    if (index != TLS_OUT_OF_INDEXES) ::TlsFree(index);
-  }
-  tp_tls_slot(const tp_tls_slot&) = delete;  // one slot, one owner
-  tp_tls_slot& operator=(const tp_tls_slot&) = delete;
-  const DWORD index;
-};
-inline tp_tls_slot g_tp_running_slot;
-
-inline const void* tp_running_state() noexcept {
-  if (g_tp_running_slot.index == TLS_OUT_OF_INDEXES) return nullptr;
-  last_error_preserver keep;  // TlsGetValue sets the last error
-  return ::TlsGetValue(g_tp_running_slot.index);
-}
+// callback does not wait for itself. Kept in the module's Win32 TLS slot
+// (detail::g_running_callback_slot, <modref/detail/module_lifecycle.h>), not in a C++ thread_local:
+// with MinGW a thread_local goes through emutls and winpthreads, which give every pool thread that
+// touches it per-thread bookkeeping (with a kernel handle) that is released only by this module's
+// DLL_THREAD_DETACH. Pool threads outlive the module, so each one leaked a handle per unload (the
+// race lab's stress loop measured about 1.5 per pool object). The slot is constant-initialised and
+// allocated on first use: pool work started from a global constructor that runs before this
+// header's translation unit is initialised must not find index 0 there (someone else's slot).
+inline const void* tp_running_state() noexcept { return g_running_callback_slot.get(); }
 
 // detail::tp_running_scope
 // Marks this thread as running a callback of `owner` (a pool object's or a callback_group's
@@ -405,9 +392,9 @@ class tp_running_scope {
 
  private:
   static void set(const void* state) noexcept {
-    if (g_tp_running_slot.index != TLS_OUT_OF_INDEXES) {
-      ::TlsSetValue(g_tp_running_slot.index, const_cast<void*>(state));
-    }
+    // Without a slot (none left, or retired at unload) the marker is simply not kept.
+    (void)g_running_callback_slot.set(const_cast<void*>(state));
+  }
   }
   const void* saved_;
 };
