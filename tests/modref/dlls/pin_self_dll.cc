@@ -12,6 +12,30 @@ namespace {
 HMODULE g_pinned = nullptr;
 bool g_loader_lock_seen_in_attach = false;
 bool g_loader_lock_seen_outside = true;
+bool g_loader_lock_seen_in_attach_via_teb = false;
+
+// The calling thread's TEB from NtQueryInformationThread(ThreadBasicInformation), not from a
+// register: the ARM64 path of modref reaches the PEB from a TEB pointer (NtCurrentTeb()), and this
+// runs that same code on x64 and x86.
+const void* teb_from_ntdll() {
+  struct thread_basic_information {
+    LONG exit_status;
+    void* teb_base_address;
+    void* client_id[2];
+    ULONG_PTR affinity_mask;
+    LONG priority;
+    LONG base_priority;
+  };
+  using query_fn = LONG(NTAPI*)(HANDLE, int, void*, ULONG, ULONG*);
+  const auto query = reinterpret_cast<query_fn>(reinterpret_cast<void*>(
+      ::GetProcAddress(::GetModuleHandleW(L"ntdll.dll"), "NtQueryInformationThread")));
+  thread_basic_information info{};
+  if (query == nullptr || query(::GetCurrentThread(), 0, &info, sizeof info, nullptr) !=
+                              0) {  // 0: ThreadBasicInformation
+    return nullptr;
+  }
+  return info.teb_base_address;
+}
 }  // namespace
 
 extern "C" {
@@ -44,6 +68,13 @@ __declspec(dllexport) long live_pins() { return modref::activity().live_pins; }
 
 __declspec(dllexport) BOOL loader_lock_seen_in_attach() { return g_loader_lock_seen_in_attach; }
 
+__declspec(dllexport) BOOL loader_lock_seen_in_attach_via_teb() {
+  return g_loader_lock_seen_in_attach_via_teb;
+}
+
+// The TEB as ntdll reports it, for the host's check of modref::detail::peb_of_teb.
+__declspec(dllexport) const void* current_teb_from_ntdll() { return teb_from_ntdll(); }
+
 __declspec(dllexport) BOOL loader_lock_seen_outside() {
   g_loader_lock_seen_outside = modref::loader_lock_held_by_this_thread();
   return g_loader_lock_seen_outside;
@@ -52,6 +83,8 @@ __declspec(dllexport) BOOL loader_lock_seen_outside() {
 BOOL WINAPI DllMain(HINSTANCE instance, DWORD reason, void* reserved) {
   if (reason == DLL_PROCESS_ATTACH) {
     g_loader_lock_seen_in_attach = modref::loader_lock_held_by_this_thread();
+    g_loader_lock_seen_in_attach_via_teb = modref::detail::loader_lock_owned_by_this_thread(
+        modref::detail::peb_of_teb(teb_from_ntdll()));
   }
   return modref::dll_main(instance, reason, reserved);
 }
