@@ -395,7 +395,6 @@ class tp_running_scope {
     // Without a slot (none left, or retired at unload) the marker is simply not kept.
     (void)g_running_callback_slot.set(const_cast<void*>(state));
   }
-  }
   const void* saved_;
 };
 
