@@ -91,7 +91,7 @@ struct com_server_state {
   std::atomic<long> objects{0};
   std::atomic<long> locks{0};
 };
-inline com_server_state g_com_server_state;
+inline constinit com_server_state g_com_server_state;  // constinit: docs/design.md, "Init order"
 
 }  // namespace detail
 
