@@ -6,6 +6,8 @@
 // initialiser runs: TLS slot 0, which belongs to someone else).
 #include <windows.h>
 
+#include <vector>
+
 #include <gtest/gtest.h>
 
 #include "../support/test_support.h"
@@ -65,6 +67,43 @@ TEST(InitOrder, PoolWorkFromAnEarlierTranslationUnitLeavesOtherTlsSlotsAlone) {
   ::FreeLibrary(dll);
   EXPECT_TRUE(modref_test::wait_until_unloaded(L"init_order_dll.dll"))
       << "the DLL stayed loaded after its pool work finished";
+}
+
+// The lazily allocated slot is given back at unload (by modref's TLS callback on
+// DLL_PROCESS_DETACH). A slot kept per load would run the process out of its 1,088 TLS indexes
+// after as many cycles. The test asks the DLL which index modref used and checks, after the
+// unload, that TlsAlloc hands that index out again. (Comparing the lowest free indexes does not
+// work: the statically linked MinGW runtime of the DLL keeps one index per load on its own.)
+bool tls_index_is_free(DWORD wanted) {
+  std::vector<DWORD> taken;
+  bool found = false;
+  for (int i = 0; i < 1088 && !found; ++i) {
+    const DWORD index = ::TlsAlloc();
+    if (index == TLS_OUT_OF_INDEXES) break;
+    taken.push_back(index);
+    found = index == wanted;
+  }
+  for (const DWORD index : taken) ::TlsFree(index);
+  return found;
+}
+
+TEST(InitOrder, TheTlsSlotIsFreedAtUnload) {
+  for (int cycle = 0; cycle < 3; ++cycle) {
+    warm_default_pool_and_read_slot0();
+    HMODULE dll = ::LoadLibraryW(modref_test::sibling(L"init_order_dll.dll").c_str());
+    ASSERT_NE(dll, nullptr) << "LoadLibrary failed: " << ::GetLastError();
+    const auto get_results = reinterpret_cast<void (*)(init_order_results*)>(
+        reinterpret_cast<void*>(::GetProcAddress(dll, "init_order_get_results")));
+    ASSERT_NE(get_results, nullptr);
+    init_order_results results;
+    get_results(&results);
+    ASSERT_NE(results.modref_slot, TLS_OUT_OF_INDEXES) << "the callback allocated no slot";
+    ::FreeLibrary(dll);
+    ASSERT_TRUE(modref_test::wait_until_unloaded(L"init_order_dll.dll"));
+    EXPECT_TRUE(tls_index_is_free(results.modref_slot))
+        << "cycle " << cycle << ": modref's TLS index " << results.modref_slot
+        << " stayed allocated after the DLL unloaded";
+  }
 }
 
 }  // namespace

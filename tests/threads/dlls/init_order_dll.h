@@ -25,6 +25,8 @@ struct init_order_results {
   void* slot0_in_callback = nullptr;
   DWORD starter_slot = TLS_OUT_OF_INDEXES;
   void* starter_slot_in_callback = nullptr;
+  // The TLS index modref allocated for its running-callback marker (read after the callback).
+  DWORD modref_slot = TLS_OUT_OF_INDEXES;
 };
 
 extern "C" {

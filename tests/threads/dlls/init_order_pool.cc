@@ -29,5 +29,6 @@ void init_order_start_pool_work(init_order_results& results, HANDLE callback_don
   // it, a new pool thread could not start until the load is over. The host warms the pool first;
   // 10 s only bounds the wait if it did not, so that the test fails instead of hanging.
   results.callback_ran_during_load = ::WaitForSingleObject(callback_done, 10'000) == WAIT_OBJECT_0;
+  results.modref_slot = modref::detail::g_running_callback_slot.index_for_diagnostics();
   // `work` is destroyed here, under the loader lock: it closes as on_destroy::dont_wait does.
 }

@@ -139,6 +139,14 @@ class module_tls_slot {
     return stored != FALSE;
   }
 
+  // module_tls_slot::index_for_diagnostics()
+  // The TLS index in use, or TLS_OUT_OF_INDEXES when none is (not allocated yet, or retired). For
+  // tests and logs only.
+  DWORD index_for_diagnostics() const noexcept {
+    const DWORD index = index_.load(std::memory_order_acquire);  // as get()
+    return index >= kRetired ? TLS_OUT_OF_INDEXES : index;
+  }
+
   // module_tls_slot::retire_at_unload()
   // Frees the slot (if it was allocated) and retires it for the rest of this mapping of the
   // module. Called from module_tls_callback on DLL_PROCESS_DETACH from FreeLibrary.
