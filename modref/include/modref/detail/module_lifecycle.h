@@ -141,7 +141,7 @@ class module_tls_slot {
 
   // module_tls_slot::index_for_diagnostics()
   // The TLS index in use, or TLS_OUT_OF_INDEXES when none is (not allocated yet, or retired). For
-  // tests and logs only.
+  // tests, logs, and readers that read the TEB's slot array directly (<modref/coroutine.h>).
   DWORD index_for_diagnostics() const noexcept {
     const DWORD index = index_.load(std::memory_order_acquire);  // as get()
     return index >= kRetired ? TLS_OUT_OF_INDEXES : index;
@@ -180,6 +180,9 @@ class module_tls_slot {
 // The module's TLS slot for "which modref callback is running on this thread"
 // (<modref/threadpool.h>).
 inline constinit module_tls_slot g_running_callback_slot;
+// The module's TLS slot for "which modref coroutine resumption is running on this thread"
+// (<modref/detail/coroutine_frame.h>).
+inline constinit module_tls_slot g_coroutine_scope_slot;
 
 // detail::module_tls_callback
 // Runs for this module before its entry point (DllMain, or the CRT's DllMainCRTStartup) and
@@ -194,7 +197,10 @@ inline void NTAPI module_tls_callback(void* /*module*/, DWORD reason, void* /*re
     g_module_state.detaching.store(true, std::memory_order_relaxed);
     // Wine passes a null `reserved` to TLS callbacks even at exit, so ask ntdll instead. At exit
     // nothing is given back: the process is ending.
-    if (!shutdown_in_progress()) g_running_callback_slot.retire_at_unload();
+    if (!shutdown_in_progress()) {
+      g_running_callback_slot.retire_at_unload();
+      g_coroutine_scope_slot.retire_at_unload();
+    }
   }
 }
 

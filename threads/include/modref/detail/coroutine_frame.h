@@ -17,7 +17,8 @@
 //     callback; leaked (on purpose) during process termination.
 //
 // Thread safety: the scope marker is per thread (a Win32 TLS slot, for the reasons given at
-// detail::tp_tls_slot in <modref/threadpool.h>); frames and pins are owned by one thread at a time.
+// detail::module_tls_slot in <modref/detail/module_lifecycle.h>); frames and pins are owned by one
+// thread at a time.
 #ifndef MODREF_DETAIL_COROUTINE_FRAME_H_
 #define MODREF_DETAIL_COROUTINE_FRAME_H_
 
@@ -53,12 +54,13 @@ struct coro_test_seams {
   std::atomic<long> leaked_at_termination{0};
   std::atomic<DWORD> fail_next_releaser{0};  // the next releaser submission fails
 };
-inline coro_test_seams g_coro_test_seams;
+inline constinit coro_test_seams g_coro_test_seams;
 #endif
 
 // The marker slot: which modref resumption is running on this thread. A Win32 TLS slot of this
-// module, never a C++ thread_local (see tp_tls_slot).
-inline tp_tls_slot g_coro_scope_slot;
+// module, never a C++ thread_local: detail::g_coroutine_scope_slot (constant-initialised, allocated
+// on first use, freed at unload; <modref/detail/module_lifecycle.h> and docs/design.md, "Init
+// order").
 
 class coro_resume_scope;
 
@@ -67,7 +69,7 @@ class coro_resume_scope;
 // TlsGetValue does, without its call and without clearing the thread's last error (which
 // TlsGetValue does on success and would oblige us to save and restore it).
 inline coro_resume_scope* coro_current_scope() noexcept {
-  const DWORD index = g_coro_scope_slot.index;
+  const DWORD index = g_coroutine_scope_slot.index_for_diagnostics();
   if (index == TLS_OUT_OF_INDEXES) return nullptr;
   constexpr DWORD kTebSlots = sizeof(TEB::TlsSlots) / sizeof(TEB::TlsSlots[0]);
   if (index < kTebSlots) {
@@ -140,8 +142,8 @@ class coro_resume_scope {
 
  private:
   static void set(coro_resume_scope* scope) noexcept {
-    if (g_coro_scope_slot.index != TLS_OUT_OF_INDEXES)
-      ::TlsSetValue(g_coro_scope_slot.index, scope);
+    // Without a slot (none left, or retired at unload) the marker is simply not kept.
+    (void)g_coroutine_scope_slot.set(scope);
   }
 
   PTP_CALLBACK_INSTANCE instance_;
