@@ -18,17 +18,21 @@ namespace {
 // Runs a raw pool callback and waits for it, so that the default pool has an idle thread when
 // the DLL's constructor submits (a new pool thread could not start while the loader lock is
 // held). Returns what that pool thread had in TLS slot 0: the control for the DLL's callback.
+struct slot0_probe {
+  HANDLE done;
+  void* slot0;
+};
+// A named CALLBACK function, not a lambda: on 32-bit x86 a captureless lambda converts only to a
+// default-convention (cdecl) pointer, and PTP_SIMPLE_CALLBACK is __stdcall.
+void CALLBACK read_slot0(PTP_CALLBACK_INSTANCE, void* raw) {
+  auto* self = static_cast<slot0_probe*>(raw);
+  self->slot0 = ::TlsGetValue(0);
+  ::SetEvent(self->done);
+}
+
 void* warm_default_pool_and_read_slot0() {
-  struct probe {
-    HANDLE done;
-    void* slot0;
-  } p{::CreateEventW(nullptr, TRUE, FALSE, nullptr), nullptr};
-  const auto callback = [](PTP_CALLBACK_INSTANCE, void* raw) {
-    auto* self = static_cast<probe*>(raw);
-    self->slot0 = ::TlsGetValue(0);
-    ::SetEvent(self->done);
-  };
-  if (!::TrySubmitThreadpoolCallback(callback, &p, nullptr)) return nullptr;
+  slot0_probe p{::CreateEventW(nullptr, TRUE, FALSE, nullptr), nullptr};
+  if (!::TrySubmitThreadpoolCallback(&read_slot0, &p, nullptr)) return nullptr;
   // Bound only: a pool callback starts within milliseconds even on a loaded machine.
   ::WaitForSingleObject(p.done, 30'000);
   ::CloseHandle(p.done);
