@@ -62,7 +62,8 @@ class lab_job final : public ILabJob {
   }
 
  private:
-  lab_object_counter counted_;  // nothing in the raw server; modref's vote in the modref one
+  // Nothing in the raw server (so unused there); modref's vote in the modref one.
+  [[maybe_unused]] lab_object_counter counted_;
   LONG refs_ = 1;
 };
 
