@@ -4,8 +4,9 @@
 // seed scenario (a non-thread-safe hasher shared by eight threads through the pool) and the
 // fail-fast checks.
 //
-// Rendezvous use absl::Notification, never sleeps. The few waits that take a timeout say why they
-// need one and why that value.
+// Rendezvous use a notification (below), never sleeps. The few waits that take a timeout say why
+// they need one and why that value.
+#include <modref/mutex.h>
 #include <modref/object_pool.h>
 
 #include <algorithm>
@@ -27,7 +28,6 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 
 namespace {
@@ -37,6 +37,32 @@ using ::testing::HasSubstr;
 // A bound for waits that succeed in a correct pool and would block forever in a broken one: it
 // turns a hang into a failure. Far above any real wait in these tests, even under TSan or Wine on a
 // loaded 2-core machine.
+// A one-shot rendezvous on modref::mutex, the lock the pool itself uses. Not absl::Notification:
+// with TSan-instrumented Abseil, a thread that first creates its Abseil identity inside a
+// factory call (while it holds a std::mutex) drew a data-race report inside Abseil's own waiter
+// (LowLevelAlloc's mmap vs Waiter::Post), which TSan does not see ordered; modref's lock is
+// std::mutex on Linux, which TSan models directly.
+class notification {
+ public:
+  void Notify() {
+    modref::mutex_lock lock(mu_);
+    notified_ = true;
+  }
+  void WaitForNotification() {
+    modref::mutex_lock lock(mu_);
+    mu_.await([this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return notified_; });
+  }
+  bool WaitForNotificationWithTimeout(absl::Duration timeout) {
+    modref::mutex_lock lock(mu_);
+    return mu_.await_for([this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return notified_; },
+                         timeout);
+  }
+
+ private:
+  modref::mutex mu_;
+  bool notified_ ABSL_GUARDED_BY(mu_) = false;
+};
+
 constexpr absl::Duration kNeverInPractice = absl::Seconds(60);
 
 // Counts the widgets made and destroyed by one test.
@@ -459,7 +485,7 @@ void expect_waiter_gets_the_returned_object(bool bounded) {
   ASSERT_TRUE(held.ok());
   const int serial = (*held)->serial;
 
-  absl::Notification started;
+  notification started;
   std::atomic<bool> done{false};
   absl::StatusOr<widget_pool::lease> got;
   std::thread waiter([&] {
@@ -544,8 +570,8 @@ TEST(ObjectPoolFactory, ExceptionPropagatesAndKeepsTheSlot) {
 
 TEST(ObjectPoolFactory, FailedCreationDoesNotStrandAWaiter) {
   counters c;
-  absl::Notification in_factory;
-  absl::Notification fail_now;
+  notification in_factory;
+  notification fail_now;
   std::atomic<int> calls{0};
   auto pool = widget_pool::create(1, [&]() -> std::unique_ptr<widget> {
                 if (calls.fetch_add(1) == 0) {
@@ -569,7 +595,7 @@ TEST(ObjectPoolFactory, FailedCreationDoesNotStrandAWaiter) {
   // The second thread usually waits for that slot by the time the factory fails; if it arrives
   // later it finds the slot free. Either way it must get an object. Bounded so that a stranded
   // waiter fails the test instead of hanging it.
-  absl::Notification second_started;
+  notification second_started;
   absl::StatusOr<widget_pool::lease> second_result;
   std::thread second([&] {
     second_started.Notify();
@@ -588,8 +614,8 @@ TEST(ObjectPoolFactory, FailedCreationDoesNotStrandAWaiter) {
 
 TEST(ObjectPoolFactory, CallsNeverOverlap) {
   counters c;
-  absl::Notification first_entered;
-  absl::Notification second_entered;
+  notification first_entered;
+  notification second_entered;
   std::atomic<int> inside{0};
   std::atomic<int> overlaps{0};
   std::atomic<int> calls{0};
@@ -649,7 +675,7 @@ TEST(ObjectPoolDiscard, WakesAWaiterThatCreatesAFreshObject) {
   auto held = pool->acquire();
   ASSERT_TRUE(held.ok());
 
-  absl::Notification started;
+  notification started;
   absl::StatusOr<widget_pool::lease> got;
   std::thread waiter([&] {
     started.Notify();
@@ -705,7 +731,7 @@ TEST(ObjectPoolStress, CapacityIsNeverExceededUnderContention) {
   std::atomic<int> lent_twice{0};
   std::atomic<int> unexpected_errors{0};
   std::atomic<long> successes{0};
-  absl::Notification go;
+  notification go;
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
@@ -810,7 +836,7 @@ TEST(ObjectPoolSeed, EightThreadsGetCorrectHashesFromThreePooledHashers) {
 
   std::vector<int> wrong(kThreads, 0);
   std::vector<int> errors(kThreads, 0);
-  absl::Notification go;
+  notification go;
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
