@@ -23,20 +23,7 @@ set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
 
-file(GLOB modref_gcc_dirs LIST_DIRECTORIES true "/usr/lib/gcc/x86_64-w64-mingw32/*-posix")
-list(SORT modref_gcc_dirs COMPARE NATURAL ORDER DESCENDING)
-set(modref_gcc_dir "")
-if(modref_gcc_dirs)
-  list(GET modref_gcc_dirs 0 modref_gcc_dir)
-endif()
-if(NOT modref_gcc_dir OR NOT EXISTS "${modref_gcc_dir}/include/c++")
-  message(FATAL_ERROR "ARM64 header toolchain: no /usr/lib/gcc/x86_64-w64-mingw32/*-posix with "
-    "include/c++ (install g++-mingw-w64-x86-64-posix)")
-endif()
-string(JOIN " " CMAKE_CXX_FLAGS_INIT
-  "--start-no-unused-arguments -nostdinc++ --end-no-unused-arguments"
-  "-isystem ${modref_gcc_dir}/include/c++"
-  "-isystem ${modref_gcc_dir}/include/c++/x86_64-w64-mingw32"
-  "-isystem ${modref_gcc_dir}/include/c++/backward"
+include("${CMAKE_CURRENT_LIST_DIR}/clang-16-mingw-w64-libstdcxx.cmake")
+string(JOIN " " CMAKE_CXX_FLAGS_INIT "${modref_libstdcxx_cxx_flags}"
   "-isystem /usr/share/mingw-w64/include")
 set(CMAKE_C_FLAGS_INIT "-isystem /usr/share/mingw-w64/include")

@@ -24,28 +24,10 @@ set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
 set(CMAKE_CROSSCOMPILING_EMULATOR /usr/lib/wine/wine64)
 
-# The MinGW GCC folder with libstdc++ (Debian 12: /usr/lib/gcc/x86_64-w64-mingw32/12-posix); the
-# newest posix one when several are installed.
-file(GLOB modref_gcc_dirs LIST_DIRECTORIES true "/usr/lib/gcc/${modref_triple}/*-posix")
-list(SORT modref_gcc_dirs COMPARE NATURAL ORDER DESCENDING)
-set(modref_gcc_dir "")
-if(modref_gcc_dirs)
-  list(GET modref_gcc_dirs 0 modref_gcc_dir)
-endif()
-if(NOT modref_gcc_dir OR NOT EXISTS "${modref_gcc_dir}/include/c++")
-  message(FATAL_ERROR "clang MinGW toolchain: no /usr/lib/gcc/${modref_triple}/*-posix with include/c++ "
-    "(install g++-mingw-w64-x86-64-posix)")
-endif()
+include("${CMAKE_CURRENT_LIST_DIR}/clang-16-mingw-w64-libstdcxx.cmake")
 set(MODREF_MINGW_RUNTIME_DIRS "${modref_gcc_dir}" "/usr/${modref_triple}/lib")  # modref_link_shared_runtime
 
-# CMake passes CMAKE_CXX_FLAGS to link lines too, where clang would warn that -nostdinc++ is unused:
-# --start/end-no-unused-arguments keep that quiet for this flag only.
-string(JOIN " " CMAKE_CXX_FLAGS_INIT
-  "--start-no-unused-arguments -nostdinc++ --end-no-unused-arguments"
-  "-isystem ${modref_gcc_dir}/include/c++"
-  "-isystem ${modref_gcc_dir}/include/c++/${modref_triple}"
-  "-isystem ${modref_gcc_dir}/include/c++/backward"
-  -pthread)
+string(JOIN " " CMAKE_CXX_FLAGS_INIT "${modref_libstdcxx_cxx_flags}" -pthread)
 set(CMAKE_C_FLAGS_INIT "-pthread")
 foreach(kind EXE SHARED MODULE)
   set(CMAKE_${kind}_LINKER_FLAGS_INIT "-fuse-ld=lld-16 -L${modref_gcc_dir} -pthread")
