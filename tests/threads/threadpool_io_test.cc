@@ -322,6 +322,39 @@ TEST(ThreadpoolIo, SkipCompletionPortOnSuccessPairsSynchronousSuccess) {
   }  // the destructor returns: nothing expected that will not come
 }
 
+// What the system does with FILE_SKIP_COMPLETION_PORT_ON_SUCCESS, observed on a raw port (no
+// modref): a synchronous success queues no packet when the mode is set, one packet otherwise.
+// modref's pairing relies on exactly this; Wine 8 behaves as Windows documents.
+TEST(ThreadpoolIo, SystemSkipsThePacketOnlyInSkipMode) {
+  for (const bool skip : {false, true}) {
+    pipe_pair pipe;
+    HANDLE port = ::CreateIoCompletionPort(pipe.server, nullptr, 7, 1);
+    ASSERT_NE(port, nullptr);
+    if (skip) {
+      ASSERT_TRUE(
+          ::SetFileCompletionNotificationModes(pipe.server, FILE_SKIP_COMPLETION_PORT_ON_SUCCESS));
+    }
+    ASSERT_TRUE(pipe.write_client("sync"));
+    OVERLAPPED overlapped{};
+    char buffer[4];
+    const BOOL ok = ::ReadFile(pipe.server, buffer, sizeof(buffer), nullptr, &overlapped);
+    const DWORD read_error = ok ? ERROR_SUCCESS : ::GetLastError();
+    DWORD bytes = 0;
+    ULONG_PTR key = 0;
+    OVERLAPPED* got = nullptr;
+    // kQuietMs: a packet already queued is dequeued at once; this only bounds the "none" case.
+    const BOOL packet = ::GetQueuedCompletionStatus(port, &bytes, &key, &got, kQuietMs);
+    if (!ok) {
+      EXPECT_EQ(read_error, static_cast<DWORD>(ERROR_IO_PENDING));
+      EXPECT_TRUE(packet);  // the pending read completes with the data already there
+    } else {
+      EXPECT_EQ(packet != FALSE, !skip)
+          << (skip ? "skip mode still queued a packet" : "no packet for a synchronous success");
+    }
+    ::CloseHandle(port);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Cancellation
 
