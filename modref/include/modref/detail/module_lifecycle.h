@@ -231,12 +231,17 @@ inline void NTAPI module_tls_callback(void* /*module*/, DWORD reason, void* /*re
 
 // The callback's entry in this module's TLS callback array (PE: IMAGE_TLS_DIRECTORY
 // AddressOfCallBacks, the pointers between the CRT's .CRT$XLA and .CRT$XLZ markers). C linkage so
-// that MSVC's /INCLUDE can name it; an inline variable so that the linker keeps one per module.
+// that MSVC's /INCLUDE can name it; one definition per module that the linker keeps.
 // This is the only compiler-specific block of the layer.
 #if defined(_MSC_VER)
 #pragma section(".CRT$XLAM", long, read)
-extern "C" __declspec(allocate(".CRT$XLAM")) constinit inline const PIMAGE_TLS_CALLBACK
-    modref_detail_tls_callback = &::modref::detail::module_tls_callback;
+// __declspec(selectany), not `inline`: nothing refers to the pointer, and an unreferenced inline
+// variable is not emitted at all (clang 16 for x86_64-pc-windows-msvc, i.e. clang-cl: the object
+// had no .CRT$XLAM section), so /INCLUDE would name a symbol no object defines and the link
+// fails. selectany data is emitted by every translation unit and the linker keeps one copy.
+// cmake/modrefHeaderCheck.cmake (MODREF_MSVC_BRANCH_CHECK) checks the section and the symbol.
+extern "C" __declspec(selectany) __declspec(allocate(".CRT$XLAM")) constinit const
+    PIMAGE_TLS_CALLBACK modref_detail_tls_callback = &::modref::detail::module_tls_callback;
 // Keep the TLS directory and the callback pointer even though no code refers to them.
 #if defined(_M_IX86)
 #pragma comment(linker, "/INCLUDE:__tls_used")
