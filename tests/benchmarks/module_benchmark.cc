@@ -25,6 +25,7 @@ struct pin_operations {
   modref_bench_pin_operation pin_current_then_reset = nullptr;
   modref_bench_pin_operation pin_address_then_reset = nullptr;
   modref_bench_pin_operation raw_pin_then_free = nullptr;
+  modref_bench_pin_operation raw_add_ref_then_free = nullptr;
   const void* image_base = nullptr;
   const void* function_address = nullptr;
 };
@@ -32,8 +33,11 @@ struct pin_operations {
 // This EXE's own copies (module_pin_operations.cc is compiled into it too).
 const pin_operations& exe_operations() {
   static const pin_operations operations{
-      &modref_bench_pin_current_then_reset, &modref_bench_pin_address_then_reset,
-      &modref_bench_raw_pin_then_free,      modref_bench_image_base(),
+      &modref_bench_pin_current_then_reset,
+      &modref_bench_pin_address_then_reset,
+      &modref_bench_raw_pin_then_free,
+      &modref_bench_raw_add_ref_then_free,
+      modref_bench_image_base(),
       modref_bench_function_address(),
   };
   return operations;
@@ -74,11 +78,14 @@ const pin_operations* dll_operations() {
         dll_export<modref_bench_pin_operation>(module, "modref_bench_pin_address_then_reset");
     ops.raw_pin_then_free =
         dll_export<modref_bench_pin_operation>(module, "modref_bench_raw_pin_then_free");
+    ops.raw_add_ref_then_free =
+        dll_export<modref_bench_pin_operation>(module, "modref_bench_raw_add_ref_then_free");
     const auto image_base = dll_export<const void* (*)()>(module, "modref_bench_image_base");
     const auto function_address =
         dll_export<const void* (*)()>(module, "modref_bench_function_address");
     if (ops.pin_current_then_reset == nullptr || ops.pin_address_then_reset == nullptr ||
-        ops.raw_pin_then_free == nullptr || image_base == nullptr || function_address == nullptr) {
+        ops.raw_pin_then_free == nullptr || ops.raw_add_ref_then_free == nullptr ||
+        image_base == nullptr || function_address == nullptr) {
       return result;
     }
     ops.image_base = image_base();
@@ -97,6 +104,7 @@ enum class pin_call {
   raw_pin_image_base,       // GetModuleHandleExW(&__ImageBase) + FreeLibrary
   module_ref_pin_function,  // pin_address(function) + reset()
   raw_pin_function,         // GetModuleHandleExW(function) + FreeLibrary
+  raw_add_ref_image_base,   // LdrAddRefDll(image base) + FreeLibrary
 };
 
 void repeat_pin_call(benchmark::State& state, pinned_module where, pin_call call) {
@@ -125,10 +133,14 @@ void repeat_pin_call(benchmark::State& state, pinned_module where, pin_call call
       operation = ops->raw_pin_then_free;
       address = ops->function_address;
       break;
+    case pin_call::raw_add_ref_image_base:
+      operation = ops->raw_add_ref_then_free;
+      address = ops->image_base;
+      break;
   }
   for (auto _ : state) {
     if (operation(address) != 0) [[unlikely]] {
-      state.SkipWithError("pinning failed (GetModuleHandleExW)");
+      state.SkipWithError("pinning failed (GetModuleHandleExW or LdrAddRefDll)");
       break;
     }
   }
@@ -146,11 +158,15 @@ constexpr pin_benchmark pin_benchmarks[] = {
     {"exe_raw_pin_function_free", pinned_module::benchmark_exe, pin_call::raw_pin_function},
     {"exe_pin_address_function_reset", pinned_module::benchmark_exe,
      pin_call::module_ref_pin_function},
+    {"exe_raw_add_ref_image_base_free", pinned_module::benchmark_exe,
+     pin_call::raw_add_ref_image_base},
     {"dll_raw_pin_image_base_free", pinned_module::loaded_dll, pin_call::raw_pin_image_base},
     {"dll_pin_current_reset", pinned_module::loaded_dll, pin_call::module_ref_pin_current},
     {"dll_raw_pin_function_free", pinned_module::loaded_dll, pin_call::raw_pin_function},
     {"dll_pin_address_function_reset", pinned_module::loaded_dll,
      pin_call::module_ref_pin_function},
+    {"dll_raw_add_ref_image_base_free", pinned_module::loaded_dll,
+     pin_call::raw_add_ref_image_base},
 };
 
 [[maybe_unused]] const bool pin_benchmarks_registered = [] {
@@ -189,6 +205,23 @@ using modref_bench::time_basis;
     .numerator = "dll_pin_address_function_reset",
     .denominator = "dll_raw_pin_function_free",
     .target_at_most = 1.10,
+    .basis = time_basis::cpu_time,
+});
+
+// Informative (no target): what the exact live_pins count and the checks cost on top of the
+// loader call pin_current() makes since issue 9 item 11 (LdrAddRefDll on its own handle).
+[[maybe_unused]] const bool exe_count_cost_declared = declare_ratio({
+    .label = "EXE: pin_current+reset / raw LdrAddRefDll+FreeLibrary (the count's cost)",
+    .numerator = "exe_pin_current_reset",
+    .denominator = "exe_raw_add_ref_image_base_free",
+    .target_at_most = 0,
+    .basis = time_basis::cpu_time,
+});
+[[maybe_unused]] const bool dll_count_cost_declared = declare_ratio({
+    .label = "DLL: pin_current+reset / raw LdrAddRefDll+FreeLibrary (the count's cost)",
+    .numerator = "dll_pin_current_reset",
+    .denominator = "dll_raw_add_ref_image_base_free",
+    .target_at_most = 0,
     .basis = time_basis::cpu_time,
 });
 

@@ -30,6 +30,17 @@ DWORD modref_bench_raw_pin_then_free(const void* address) {
   return 0;
 }
 
+DWORD modref_bench_raw_add_ref_then_free(const void* address) {
+  using add_ref_fn = LONG(NTAPI*)(ULONG, PVOID);
+  static const add_ref_fn add_ref = reinterpret_cast<add_ref_fn>(
+      reinterpret_cast<void*>(::GetProcAddress(::GetModuleHandleW(L"ntdll.dll"), "LdrAddRefDll")));
+  if (add_ref == nullptr) return ERROR_PROC_NOT_FOUND;
+  HMODULE module = static_cast<HMODULE>(const_cast<void*>(address));
+  if (add_ref(0, module) < 0) return ERROR_MOD_NOT_FOUND;
+  ::FreeLibrary(module);
+  return 0;
+}
+
 const void* modref_bench_image_base() { return &__ImageBase; }
 
 const void* modref_bench_function_address() {

@@ -18,7 +18,7 @@
 
 extern "C" {
 
-// The signature shared by the four operations below.
+// The signature shared by the operations below.
 using modref_bench_pin_operation = DWORD (*)(const void* address);
 
 // modref::module_ref::pin_current(), then reset(). `address` is ignored: pin_current() always
@@ -31,6 +31,12 @@ MODREF_BENCH_EXPORT DWORD modref_bench_pin_address_then_reset(const void* addres
 // The raw baseline: GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS, address), then
 // FreeLibrary. With this module's image base it is what pin_current() does minus its checks.
 MODREF_BENCH_EXPORT DWORD modref_bench_raw_pin_then_free(const void* address);
+
+// The raw equivalent of pin_current() since issue 9 item 11: ntdll's LdrAddRefDll(0, address)
+// on a module handle (pass this module's image base), then FreeLibrary. What pin_current() does
+// minus its checks and its live_pins count, so the pair pin_current / this is the cost of the
+// count. ERROR_PROC_NOT_FOUND where ntdll lacks the function.
+MODREF_BENCH_EXPORT DWORD modref_bench_raw_add_ref_then_free(const void* address);
 
 // This module's base address (&__ImageBase), the address pin_current() pins.
 MODREF_BENCH_EXPORT const void* modref_bench_image_base();

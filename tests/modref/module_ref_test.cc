@@ -31,6 +31,35 @@ TEST(ModuleRef, PinCurrentPinsThisExecutable) {
   EXPECT_EQ(modref::activity().live_pins, 0);
 }
 
+// Issue 9 item 11: pin_current() adds its loader reference with ntdll's LdrAddRefDll on its own
+// handle, resolved by the module's TLS callback before main(); GetModuleHandleExW is the
+// fallback. Both must give the same pin and the same exact count.
+TEST(ModuleRef, DirectPinIsResolvedBeforeMain) {
+  EXPECT_NE(modref::detail::g_ldr_add_ref_dll.load(), nullptr)
+      << "LdrAddRefDll not resolved: pin_current() takes the slower GetModuleHandleExW path";
+}
+
+TEST(ModuleRef, PinCurrentThroughTheFallbackPath) {
+  modref::detail::g_test_seams.disable_direct_pin = true;
+  absl::StatusOr<module_ref> pin = module_ref::pin_current();
+  modref::detail::g_test_seams.disable_direct_pin = false;
+  ASSERT_TRUE(pin.ok()) << pin.status();
+  EXPECT_EQ(pin->get(), ::GetModuleHandleW(nullptr));
+  EXPECT_EQ(modref::activity().live_pins, 1);
+  pin->reset();
+  EXPECT_EQ(modref::activity().live_pins, 0);
+}
+
+TEST(ModuleRef, PinAddressInsideThisModuleIsThisModule) {
+  const void* address = reinterpret_cast<const void*>(&get_export<void (*)()>);
+  absl::StatusOr<module_ref> pin = module_ref::pin_address(address);
+  ASSERT_TRUE(pin.ok()) << pin.status();
+  EXPECT_EQ(pin->get(), ::GetModuleHandleW(nullptr));
+  EXPECT_EQ(modref::activity().live_pins, 1);
+  pin->reset();
+  EXPECT_EQ(modref::activity().live_pins, 0);
+}
+
 TEST(ModuleRef, PinAddressOfCodeInAnotherModule) {
   // GetProcAddress lives in kernel32 (Wine: kernelbase may forward; either way not this exe).
   const void* address = reinterpret_cast<const void*>(&::GetModuleHandleExW);

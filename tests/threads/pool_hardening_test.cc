@@ -9,14 +9,16 @@
 //   - dont_wait closers: destroying hundreds of dont_wait objects whose callbacks are blocked
 //     leaves the default pool able to run new work;
 //   - ergonomics: callback_group's throwing constructor, callback_instance::may_run_long(),
-//     set() reporting a cancelled pending callback, and noexcept destructors that survive a
-//     failed allocation.
+//     set() reporting a cancelled pending callback (also through the SetThreadpoolTimerEx /
+//     SetThreadpoolWaitEx branch, with a stand-in for the function Wine 8 lacks), and noexcept
+//     destructors that survive a failed allocation.
 //
 // A scenario that would hang on broken code is bounded: the test waits for an event with
 // kBoundMs and reports "hung" instead of blocking the suite (the stuck pool thread is abandoned
 // to the process). Interleavings are forced with events and the MODREF_TEST_SEAMS hook that
 // signals once cancel_and_wait() has stopped the object (threadpool_test_seams).
 #include <modref/callback_group.h>
+#include <modref/object_pool.h>
 #include <modref/threadpool.h>
 
 #include <windows.h>
@@ -526,6 +528,114 @@ TEST(Ergonomics, SetReportsWhetherAPendingCallbackWasCancelled) {
   if (!have_ex) GTEST_LOG_(INFO) << "SetThreadpoolTimerEx is absent (Wine 8): answer is unknown";
 }
 
+// The SetThreadpoolTimerEx / SetThreadpoolWaitEx branch, which Wine 8 never takes (it exports
+// neither function): a stand-in stored in the looked-up pointer's cache plays the Ex function. It
+// records what modref passed, arms the object with the plain function (so the object really is
+// set or stopped) and returns the answer the test chose; modref must map TRUE to `cancelled` and
+// FALSE to `none`, for set() and stop() alike, and pass stop's null due time / null handle.
+struct ex_stand_in {
+  std::atomic<int> calls{0};
+  std::atomic<BOOL> answer{FALSE};
+  std::atomic<bool> got_null{false};  // the last call's due time (timer) or handle (wait)
+  std::atomic<DWORD> period{0};
+  std::atomic<bool> reserved_was_null{false};
+};
+ex_stand_in g_ex_stand_in;
+
+BOOL WINAPI stand_in_set_timer_ex(PTP_TIMER timer, PFILETIME due, DWORD period, DWORD window) {
+  ++g_ex_stand_in.calls;
+  g_ex_stand_in.got_null = due == nullptr;
+  g_ex_stand_in.period = period;
+  ::SetThreadpoolTimer(timer, due, period, window);
+  return g_ex_stand_in.answer.load();
+}
+
+BOOL WINAPI stand_in_set_wait_ex(PTP_WAIT wait, HANDLE handle, PFILETIME timeout, PVOID reserved) {
+  ++g_ex_stand_in.calls;
+  g_ex_stand_in.got_null = handle == nullptr;
+  g_ex_stand_in.reserved_was_null = reserved == nullptr;
+  ::SetThreadpoolWait(wait, handle, timeout);
+  return g_ex_stand_in.answer.load();
+}
+
+// Installs a stand-in in one of threadpool.h's *Ex caches for its scope; afterwards the cache is
+// cleared, so the next use looks the real function up again.
+class ex_function_scope {
+ public:
+  template <class Fn>
+  ex_function_scope(std::atomic<std::uintptr_t>& cache, Fn stand_in) : cache_(cache) {
+    cache_.store(reinterpret_cast<std::uintptr_t>(stand_in));
+  }
+  ex_function_scope(const ex_function_scope&) = delete;  // one cache, one restorer
+  ex_function_scope& operator=(const ex_function_scope&) = delete;
+  ~ex_function_scope() { cache_.store(0); }
+
+ private:
+  std::atomic<std::uintptr_t>& cache_;
+};
+
+TEST(Ergonomics, TimerExBranchMapsTheCancelledResult) {
+  const ex_function_scope scope(modref::detail::g_tp_set_timer_ex, &stand_in_set_timer_ex);
+  g_ex_stand_in.calls = 0;
+  event ran;
+  modref::threadpool_timer<on_destroy::wait> timer([&] { ran.set(); });
+  modref::pending_callback previous = modref::pending_callback::unknown;
+
+  g_ex_stand_in.answer = FALSE;
+  ASSERT_TRUE(timer.set(std::chrono::hours(1), milliseconds(250), milliseconds(0), &previous).ok());
+  EXPECT_EQ(previous, modref::pending_callback::none);
+  EXPECT_FALSE(g_ex_stand_in.got_null.load()) << "set() passes its due time";
+  EXPECT_EQ(g_ex_stand_in.period.load(), 250u);
+  EXPECT_TRUE(timer.is_set()) << "the stand-in armed it through modref's arguments";
+
+  g_ex_stand_in.answer = TRUE;
+  ASSERT_TRUE(timer.set(std::chrono::hours(1), milliseconds(0), milliseconds(0), &previous).ok());
+  EXPECT_EQ(previous, modref::pending_callback::cancelled);
+
+  ASSERT_TRUE(timer.stop(&previous).ok());
+  EXPECT_EQ(previous, modref::pending_callback::cancelled);
+  EXPECT_TRUE(g_ex_stand_in.got_null.load()) << "stop() disarms with a null due time";
+  EXPECT_FALSE(timer.is_set());
+
+  g_ex_stand_in.answer = FALSE;
+  ASSERT_TRUE(timer.stop(&previous).ok());
+  EXPECT_EQ(previous, modref::pending_callback::none);
+
+  // The branch still arms for real: due at once, the callback runs.
+  ASSERT_TRUE(timer.set(milliseconds(0), milliseconds(0), milliseconds(0), &previous).ok());
+  EXPECT_EQ(previous, modref::pending_callback::none);
+  EXPECT_TRUE(ran.wait()) << "hung: the timer armed through the Ex branch never fired";
+  EXPECT_EQ(g_ex_stand_in.calls.load(), 5);
+}
+
+TEST(Ergonomics, WaitExBranchMapsTheCancelledResult) {
+  const ex_function_scope scope(modref::detail::g_tp_set_wait_ex, &stand_in_set_wait_ex);
+  g_ex_stand_in.calls = 0;
+  event signalled;
+  event ran;
+  modref::threadpool_wait<on_destroy::wait> wait([&] { ran.set(); });
+  modref::pending_callback previous = modref::pending_callback::unknown;
+
+  event never;
+  g_ex_stand_in.answer = FALSE;
+  ASSERT_TRUE(wait.set(never.get(), std::nullopt, &previous).ok());
+  EXPECT_EQ(previous, modref::pending_callback::none);
+  EXPECT_FALSE(g_ex_stand_in.got_null.load()) << "set() passes its handle";
+  EXPECT_TRUE(g_ex_stand_in.reserved_was_null.load());
+
+  g_ex_stand_in.answer = TRUE;
+  ASSERT_TRUE(wait.stop(&previous).ok());
+  EXPECT_EQ(previous, modref::pending_callback::cancelled);
+  EXPECT_TRUE(g_ex_stand_in.got_null.load()) << "stop() passes a null handle";
+
+  g_ex_stand_in.answer = FALSE;
+  ASSERT_TRUE(wait.set(signalled.get(), std::nullopt, &previous).ok());
+  EXPECT_EQ(previous, modref::pending_callback::none);
+  signalled.set();
+  EXPECT_TRUE(ran.wait()) << "hung: the wait armed through the Ex branch never fired";
+  EXPECT_EQ(g_ex_stand_in.calls.load(), 3);
+}
+
 // A noexcept destructor that cannot wait builds no message: with every allocation failing on
 // the destroying thread, destroying a group from its own callback must not call std::terminate.
 TEST(ErgonomicsDeathTest, GroupDestructorSurvivesAllocationFailure) {
@@ -544,6 +654,22 @@ TEST(ErgonomicsDeathTest, GroupDestructorSurvivesAllocationFailure) {
         std::_Exit(done.wait() ? 0 : 7);
       },
       ::testing::ExitedWithCode(0), "");
+}
+
+// object_pool's destructor reports a misuse (a lease outlives its pool) and ends the process. The
+// report is built with allocations; when they fail, the report must still come out, not a
+// std::terminate for the bad_alloc escaping the noexcept destructor.
+TEST(ErgonomicsDeathTest, ObjectPoolDestructorReportsMisuseWithoutMemory) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        auto* pool = new modref::object_pool<int>(1);
+        absl::StatusOr<modref::object_pool<int>::lease> kept = pool->acquire();  // the misuse
+        if (!kept.ok()) std::_Exit(7);
+        g_fail_allocations_on.store(::GetCurrentThreadId());
+        delete pool;
+      },
+      "destroyed with objects still leased");
 }
 
 // The same for a pool object destroyed from its own callback (the dont_wait hand-over path).

@@ -87,7 +87,7 @@ inline BOOL dll_main(HINSTANCE /*instance*/, DWORD reason, void* reserved) noexc
     }
   }
   // Normally already done by detail::module_tls_callback, which runs before DllMain.
-  if (reason == DLL_PROCESS_ATTACH) detail::resolve_shutdown_probe();
+  if (reason == DLL_PROCESS_ATTACH) detail::resolve_ntdll_functions();
   return TRUE;
 }
 

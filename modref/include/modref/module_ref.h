@@ -126,9 +126,12 @@ class module_ref {
   ~module_ref() { reset(); }
 
   // module_ref::pin_current()
-  // Pins the module this code was compiled into (the caller's DLL or EXE) with
-  // GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS). Call it on the thread that starts
-  // asynchronous work, before returning to your caller.
+  // Pins the module this code was compiled into (the caller's DLL or EXE): one loader reference,
+  // added by ntdll's LdrAddRefDll on the module's own handle (what
+  // GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS) ends with, minus its address
+  // lookup), or by GetModuleHandleExW itself where LdrAddRefDll is unavailable. Either way
+  // FreeLibrary gives it back. Call it on the thread that starts asynchronous work, before
+  // returning to your caller.
   // Refused with kFailedPrecondition once this module's DllMain has received DLL_PROCESS_DETACH
   // (when you forward DllMain to modref::dll_main): work started from a global destructor during
   // unload would pin a module that is already being torn down.
@@ -138,15 +141,22 @@ class module_ref {
           "pin_current: the module is being unloaded (DLL_PROCESS_DETACH has run); asynchronous "
           "work cannot start from its teardown");
     }
+    if (module_ref own = pin_own_module(); own) return own;
     return pin_address_checked(&__ImageBase, "pin_current");
   }
 
   // module_ref::pin_address(address)
   // Pins the module that contains `address` (code or data). An address in no module (null, stack,
-  // heap) gives kInvalidArgument (null) or kNotFound.
+  // heap) gives kInvalidArgument (null) or kNotFound. An address inside this module's own image
+  // is pinned as pin_current() pins (without its unload check), others with GetModuleHandleExW.
   [[nodiscard]] static absl::StatusOr<module_ref> pin_address(const void* address) {
     if (address == nullptr) {
       return absl::InvalidArgumentError("pin_address(nullptr): a null address is in no module");
+    }
+    // An address inside this module's own image is this module, which is loaded while this code
+    // runs: no lookup needed (and no detaching check: pin_address never had one).
+    if (contains_current_module(address)) {
+      if (module_ref own = pin_own_module(); own) return own;
     }
     return pin_address_checked(address, "pin_address");
   }
@@ -208,6 +218,34 @@ class module_ref {
     if (module_ == current_module()) {
       detail::g_module_state.live_pins.fetch_add(delta, std::memory_order_relaxed);
     }
+  }
+
+  // module_ref::contains_current_module(address)
+  // True when `address` lies in this module's mapped image, [__ImageBase, + SizeOfImage).
+  static bool contains_current_module(const void* address) noexcept {
+    const auto base = reinterpret_cast<std::uintptr_t>(&__ImageBase);
+    const auto* headers = reinterpret_cast<const IMAGE_NT_HEADERS*>(base + __ImageBase.e_lfanew);
+    const auto where = reinterpret_cast<std::uintptr_t>(address);
+    return where >= base && where - base < headers->OptionalHeader.SizeOfImage;
+  }
+
+  // module_ref::pin_own_module()
+  // One loader reference to this module through ntdll's LdrAddRefDll, which skips the
+  // address-to-module lookup of GetModuleHandleExW(FROM_ADDRESS) (see
+  // detail::g_ldr_add_ref_dll). Empty when LdrAddRefDll is not resolved (the module's TLS
+  // callback and dll_main never ran) or fails: the caller then takes the GetModuleHandleExW path,
+  // which reports the Win32 error. The count is the same exact live_pins count either way.
+  static module_ref pin_own_module() noexcept {
+#if defined(MODREF_TEST_SEAMS)
+    // An injected pin failure is reported by pin_address_checked.
+    if (detail::g_test_seams.fail_next_pin.load(std::memory_order_relaxed) != 0) return {};
+    if (detail::g_test_seams.disable_direct_pin.load(std::memory_order_relaxed)) return {};
+#endif
+    // Relaxed: see detail::g_ldr_add_ref_dll (a pointer into ntdll, which never unloads).
+    const detail::ldr_add_ref_dll_fn add_ref =
+        detail::g_ldr_add_ref_dll.load(std::memory_order_relaxed);
+    if (add_ref == nullptr || add_ref(0, current_module()) < 0) return {};  // NT_SUCCESS: >= 0
+    return module_ref(current_module(), adopt_ref);
   }
 
   static absl::StatusOr<module_ref> pin_address_checked(const void* address, const char* what) {

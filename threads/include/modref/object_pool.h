@@ -172,11 +172,22 @@ class object_pool {
       waiting = waiting_;
     }
     if (busy != 0 || waiting != 0) [[unlikely]] {
-      const std::string message = absl::StrCat(
-          pool_name(), " destroyed with ", busy, " object(s) still leased or being created and ",
-          waiting,
-          " thread(s) waiting in acquire; every lease must end before its pool; aborting\n");
-      std::fputs(message.c_str(), stderr);
+      // A destructor is noexcept: building the message may fail to allocate, and that must not
+      // turn into std::terminate before the message is out (docs/design.md, "Destructors build
+      // no messages"). The fallback is a string literal.
+      try {
+        const std::string message = absl::StrCat(
+            pool_name(), " destroyed with ", busy, " object(s) still leased or being created and ",
+            waiting,
+            " thread(s) waiting in acquire; every lease must end before its pool; aborting\n");
+        std::fputs(message.c_str(), stderr);
+      } catch (...) {
+        std::fputs(
+            "modref::object_pool destroyed with objects still leased or being created, or threads "
+            "waiting in acquire (no memory for the details); every lease must end before its "
+            "pool; aborting\n",
+            stderr);
+      }
       std::fflush(stderr);
     }
     Expects(busy == 0 && waiting == 0);

@@ -221,6 +221,7 @@ absl::Status tp_queue_one_shot(Context* context, const threadpool_options& optio
 // Importing them would stop the DLL from loading there, so they are looked up in kernel32 on
 // first use. The cache holds 0 (not looked up yet), 1 (absent) or the address; relaxed: the
 // value is self-contained (kernel32 is never unloaded) and a race only looks it up twice.
+// pool_hardening_test stores a stand-in address here to run the Ex branch under Wine 8.
 inline std::atomic<std::uintptr_t> g_tp_set_timer_ex{0};
 inline std::atomic<std::uintptr_t> g_tp_set_wait_ex{0};
 

@@ -67,6 +67,9 @@ struct test_seams {
   // its handle is stored in held_thread; the test resumes it (as a debugger's freeze would).
   std::atomic<bool> hold_next_thread{false};
   std::atomic<HANDLE> held_thread{nullptr};
+  // When set, module_ref pins through GetModuleHandleExW only (the path where LdrAddRefDll is
+  // missing), so that tests cover both.
+  std::atomic<bool> disable_direct_pin{false};
 };
 inline constinit test_seams g_test_seams;
 inline DWORD take_injected_failure(std::atomic<DWORD>& slot) noexcept {
@@ -80,16 +83,35 @@ inline DWORD take_injected_failure(std::atomic<DWORD>& slot) noexcept {
 using rtl_dll_shutdown_in_progress_fn = BOOLEAN(NTAPI*)();
 inline constinit std::atomic<rtl_dll_shutdown_in_progress_fn> g_shutdown_probe{nullptr};
 
-inline void resolve_shutdown_probe() noexcept {
+// ntdll's LdrAddRefDll(flags, module): adds one loader reference to a loaded module named by its
+// handle; flags 0 is an ordinary, releasable reference (FreeLibrary gives it back). It is the
+// last step of GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS), which first finds the
+// module that contains the address (Wine 8: dlls/kernelbase/loader.c GetModuleHandleExW takes
+// the loader lock, calls RtlPcToFileHeader, then LdrAddRefDll). module_ref::pin_current() knows
+// its module already (__ImageBase) and calls it directly: the lookup was most of the cost of a
+// pin (docs/benchmarks.md). Exported by ntdll since Windows XP and by Wine; not documented by
+// Microsoft, so it is looked up, never imported, and pin_current() falls back to
+// GetModuleHandleExW when it is missing or returns a failure status. Resolved with the shutdown
+// probe; null until then.
+using ldr_add_ref_dll_fn = LONG(NTAPI*)(ULONG flags, PVOID module);
+inline constinit std::atomic<ldr_add_ref_dll_fn> g_ldr_add_ref_dll{nullptr};
+
+template <class Fn>
+void resolve_ntdll_function(HMODULE ntdll, std::atomic<Fn>& slot, const char* name) noexcept {
   // Relaxed: a function pointer into ntdll, which is mapped before any module and never unloads.
-  if (g_shutdown_probe.load(std::memory_order_relaxed) != nullptr) return;
+  if (slot.load(std::memory_order_relaxed) != nullptr) return;
+  slot.store(reinterpret_cast<Fn>(reinterpret_cast<void*>(::GetProcAddress(ntdll, name))),
+             std::memory_order_relaxed);
+}
+
+// detail::resolve_ntdll_functions() looks up g_shutdown_probe and g_ldr_add_ref_dll.
+inline void resolve_ntdll_functions() noexcept {
   // GetModuleHandleW on ntdll (always loaded) neither loads nor allocates: safe under the loader
   // lock, before the C runtime is initialised.
   const HMODULE ntdll = ::GetModuleHandleW(L"ntdll.dll");
   if (ntdll == nullptr) return;
-  g_shutdown_probe.store(reinterpret_cast<rtl_dll_shutdown_in_progress_fn>(reinterpret_cast<void*>(
-                             ::GetProcAddress(ntdll, "RtlDllShutdownInProgress"))),
-                         std::memory_order_relaxed);
+  resolve_ntdll_function(ntdll, g_shutdown_probe, "RtlDllShutdownInProgress");
+  resolve_ntdll_function(ntdll, g_ldr_add_ref_dll, "LdrAddRefDll");
 }
 
 // detail::shutdown_in_progress() is RtlDllShutdownInProgress(), false when it is unavailable.
@@ -191,7 +213,7 @@ inline constinit module_tls_slot g_coroutine_scope_slot;
 // be initialised yet (attach) or any more (detach).
 inline void NTAPI module_tls_callback(void* /*module*/, DWORD reason, void* /*reserved*/) noexcept {
   if (reason == DLL_PROCESS_ATTACH) {
-    resolve_shutdown_probe();
+    resolve_ntdll_functions();
   } else if (reason == DLL_PROCESS_DETACH) {
     // Relaxed: the loader lock orders this with every later reader on this module's threads.
     g_module_state.detaching.store(true, std::memory_order_relaxed);
@@ -209,12 +231,17 @@ inline void NTAPI module_tls_callback(void* /*module*/, DWORD reason, void* /*re
 
 // The callback's entry in this module's TLS callback array (PE: IMAGE_TLS_DIRECTORY
 // AddressOfCallBacks, the pointers between the CRT's .CRT$XLA and .CRT$XLZ markers). C linkage so
-// that MSVC's /INCLUDE can name it; an inline variable so that the linker keeps one per module.
+// that MSVC's /INCLUDE can name it; one definition per module that the linker keeps.
 // This is the only compiler-specific block of the layer.
 #if defined(_MSC_VER)
 #pragma section(".CRT$XLAM", long, read)
-extern "C" __declspec(allocate(".CRT$XLAM")) constinit inline const PIMAGE_TLS_CALLBACK
-    modref_detail_tls_callback = &::modref::detail::module_tls_callback;
+// __declspec(selectany), not `inline`: nothing refers to the pointer, and an unreferenced inline
+// variable is not emitted at all (clang 16 for x86_64-pc-windows-msvc, i.e. clang-cl: the object
+// had no .CRT$XLAM section), so /INCLUDE would name a symbol no object defines and the link
+// fails. selectany data is emitted by every translation unit and the linker keeps one copy.
+// cmake/modrefHeaderCheck.cmake (MODREF_MSVC_BRANCH_CHECK) checks the section and the symbol.
+extern "C" __declspec(selectany) __declspec(allocate(".CRT$XLAM")) constinit const
+    PIMAGE_TLS_CALLBACK modref_detail_tls_callback = &::modref::detail::module_tls_callback;
 // Keep the TLS directory and the callback pointer even though no code refers to them.
 #if defined(_M_IX86)
 #pragma comment(linker, "/INCLUDE:__tls_used")
