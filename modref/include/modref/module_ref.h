@@ -39,8 +39,10 @@
 
 #if defined(_WIN32)
 #include "modref/detail/module_ref_win32.h"
+#elif defined(__linux__)
+#include "modref/detail/module_ref_linux.h"
 #else
-#error "<modref/module_ref.h> is Windows-only"
+#error "<modref/module_ref.h> supports Windows and Linux/glibc"
 #endif
 
 #endif  // MODREF_MODULE_REF_H_

@@ -65,8 +65,10 @@
 
 #if defined(_WIN32)
 #include "modref/detail/thread_win32.h"
+#elif defined(__linux__)
+#include "modref/detail/thread_linux.h"
 #else
-#error "<modref/thread.h> is Windows-only"
+#error "<modref/thread.h> supports Windows and Linux/glibc"
 #endif
 
 #endif  // MODREF_THREAD_H_
