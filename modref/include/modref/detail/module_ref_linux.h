@@ -21,16 +21,17 @@
 #if !defined(__linux__)
 #error "<modref/detail/module_ref_linux.h> is Linux-only"
 #endif
-#if !defined(__GLIBC__)
-#error \
-    "modref on Linux needs glibc (dladdr1, RTLD_NOLOAD, __cxa_thread_atexit_impl); musl's dlclose never unloads, so it needs no modref"
-#endif
 
 #include <dlfcn.h>
 #include <elf.h>
 #include <fcntl.h>
 #include <link.h>
 #include <unistd.h>
+
+#if !defined(__GLIBC__)  // defined by the C library headers above
+#error \
+    "modref on Linux needs glibc (dladdr1, RTLD_NOLOAD, __cxa_thread_atexit_impl); musl's dlclose never unloads, so it needs no modref"
+#endif
 
 #include <atomic>
 #include <cerrno>
