@@ -21,14 +21,18 @@ Fn get_export(HMODULE dll, const char* name) {
   return reinterpret_cast<Fn>(reinterpret_cast<void*>(::GetProcAddress(dll, name)));
 }
 
-TEST(ModuleRef, PinCurrentPinsThisExecutable) {
-  absl::StatusOr<module_ref> pin = module_ref::pin_current();
+// A pin of this executable, however it was taken: counted while held, given back by reset().
+void expect_pin_of_this_executable(absl::StatusOr<module_ref> pin) {
   ASSERT_TRUE(pin.ok()) << pin.status();
   EXPECT_EQ(pin->get(), ::GetModuleHandleW(nullptr));
   EXPECT_EQ(modref::activity().live_pins, 1);
   pin->reset();
   EXPECT_FALSE(*pin);
   EXPECT_EQ(modref::activity().live_pins, 0);
+}
+
+TEST(ModuleRef, PinCurrentPinsThisExecutable) {
+  expect_pin_of_this_executable(module_ref::pin_current());
 }
 
 // Issue 9 item 11: pin_current() adds its loader reference with ntdll's LdrAddRefDll on its own
@@ -43,21 +47,12 @@ TEST(ModuleRef, PinCurrentThroughTheFallbackPath) {
   modref::detail::g_test_seams.disable_direct_pin = true;
   absl::StatusOr<module_ref> pin = module_ref::pin_current();
   modref::detail::g_test_seams.disable_direct_pin = false;
-  ASSERT_TRUE(pin.ok()) << pin.status();
-  EXPECT_EQ(pin->get(), ::GetModuleHandleW(nullptr));
-  EXPECT_EQ(modref::activity().live_pins, 1);
-  pin->reset();
-  EXPECT_EQ(modref::activity().live_pins, 0);
+  expect_pin_of_this_executable(std::move(pin));
 }
 
 TEST(ModuleRef, PinAddressInsideThisModuleIsThisModule) {
   const void* address = reinterpret_cast<const void*>(&get_export<void (*)()>);
-  absl::StatusOr<module_ref> pin = module_ref::pin_address(address);
-  ASSERT_TRUE(pin.ok()) << pin.status();
-  EXPECT_EQ(pin->get(), ::GetModuleHandleW(nullptr));
-  EXPECT_EQ(modref::activity().live_pins, 1);
-  pin->reset();
-  EXPECT_EQ(modref::activity().live_pins, 0);
+  expect_pin_of_this_executable(module_ref::pin_address(address));
 }
 
 TEST(ModuleRef, PinAddressOfCodeInAnotherModule) {
