@@ -66,52 +66,65 @@ child_run run_logged(const std::vector<std::string>& argv, std::chrono::millisec
 
 bool passed(const child_run& r) { return r.status.started && r.status.exit_code == lab_passed; }
 
-// The first line of a sanitizer's report in the child's output, if there is one.
-std::string sanitizer_line(const std::string& output) {
+// The gist of a sanitizer's report in the child's output ("AddressSanitizer: SEGV on unknown
+// address"), if there is one: under ASan and TSan a crash is reported, then the process exits
+// with the sanitizer's exit code (or aborts) instead of dying from the signal.
+std::string sanitizer_report(const std::string& output) {
   for (const char* marker :
        {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "WARNING: ThreadSanitizer",
         "ERROR: ThreadSanitizer", "runtime error:"}) {
     const std::size_t at = output.find(marker);
     if (at == std::string::npos) continue;
-    std::size_t end = output.find_first_of("\r\n", at);
-    std::string line = output.substr(at, end == std::string::npos ? std::string::npos : end - at);
-    if (line.size() > 60) line = line.substr(0, 60) + "...";
+    const std::size_t begin = output.find(' ', at) + 1;  // after "ERROR:" / "WARNING:"
+    std::size_t end = output.find_first_of("\r\n", begin);
+    std::string line =
+        output.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
+    for (const char* cut : {" 0x", " (pid"}) {
+      if (const std::size_t c = line.find(cut); c != std::string::npos) line.resize(c);
+    }
     return line;
   }
   return {};
+}
+
+bool is_lab_outcome(int code) {
+  return code == lab_passed || code == lab_setup_error || code == lab_corrupted ||
+         code == lab_hang || code == lab_leak;
+}
+
+// A crash: a signal ended the child, or a sanitizer reported one and ended it with its own code.
+bool crashed(const child_run& r) {
+  return r.status.started && !r.status.timed_out &&
+         (r.status.signal != 0 ||
+          (!is_lab_outcome(r.status.exit_code) && !sanitizer_report(r.output).empty()));
 }
 
 std::string describe(const child_run& r) {
   const modref_test::child_status& s = r.status;
   if (!s.started) return "n/a (could not start)";
   if (s.timed_out) return "HANG: never exited, killed by the lab";
-  std::string text;
+  const std::string report = sanitizer_report(r.output);
   if (s.signal != 0) {
     const char* abbrev = ::sigabbrev_np(s.signal);
-    text = "CRASH: " +
-           (abbrev != nullptr ? "SIG" + std::string(abbrev) : "signal " + std::to_string(s.signal));
-  } else {
-    switch (s.exit_code) {
-      case lab_passed:
-        return "ok";
-      case lab_corrupted:
-        text = "CORRUPT: read destroyed data";
-        break;
-      case lab_hang:
-        text = "HANG: deadlock, broken by a bounded wait (3 s)";
-        break;
-      case lab_leak:
-        text = "LEAK: never given back (.so stays mapped)";
-        break;
-      case lab_setup_error:
-        return "n/a (setup error)";
-      default:
-        text = "failed: exit code " + std::to_string(s.exit_code);
-    }
+    std::string text = "CRASH: " + (abbrev != nullptr ? "SIG" + std::string(abbrev)
+                                                      : "signal " + std::to_string(s.signal));
+    return report.empty() ? text : text + " (" + report + ")";
   }
-  const std::string report = sanitizer_line(r.output);
-  if (!report.empty()) text += " [" + report + "]";
-  return text;
+  switch (s.exit_code) {
+    case lab_passed:
+      return "ok";
+    case lab_corrupted:
+      return "CORRUPT: read destroyed data";
+    case lab_hang:
+      return "HANG: deadlock, broken by a bounded wait (3 s)";
+    case lab_leak:
+      return "LEAK: never given back (.so stays mapped)";
+    case lab_setup_error:
+      return "n/a (setup error)";
+    default:
+      if (!report.empty()) return "CRASH: " + report;
+      return "failed: exit code " + std::to_string(s.exit_code);
+  }
 }
 
 }  // namespace
@@ -213,7 +226,7 @@ int main(int argc, char** argv) {
         seconds += run[v].seconds;
         text[v] = describe(run[v]);
         if (v == 0) {
-          if (run[v].status.signal == 0) {
+          if (!crashed(run[v])) {
             verdict += "  <-- BROKEN TEST: the raw loop did not crash";
             ++broken;
           }

@@ -30,6 +30,20 @@ constexpr int kWarmupCycles = 50;
 // Mappings the steady state may still move by (cached stacks and their guard pages, arenas).
 // A .so that stays mapped costs 5 or more per cycle, a leaked thread stack 2.
 constexpr int kMappingSlack = 24;
+// Under ThreadSanitizer the mapping count is printed, not judged: TSan's runtime adds mappings
+// for the threads a process creates (measured: 643 -> 1517 over 150 cycles of 8 threads, for the
+// hand-written fix too, which stays flat without TSan). Fds and unloads are judged everywhere.
+#if defined(__SANITIZE_THREAD__)
+constexpr bool kJudgeMappings = false;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+constexpr bool kJudgeMappings = false;
+#else
+constexpr bool kJudgeMappings = true;
+#endif
+#else
+constexpr bool kJudgeMappings = true;
+#endif
 // Bound on one cycle's unmap; beyond it the cycle is reported and given 100 s more.
 constexpr auto kUnloadBound = std::chrono::seconds(20);
 
@@ -129,12 +143,12 @@ int main(int argc, char** argv) {
   }
   const int fds = modref_test::count_fds();
   const int maps = modref_test::count_mappings();
-  const bool leaked = fds > base_fds || maps > base_maps + kMappingSlack;
+  const bool leaked = fds > base_fds || (kJudgeMappings && maps > base_maps + kMappingSlack);
   std::printf(
       "%d cycles x %d operations: every cycle unloaded%s; fds %d -> %d, mappings %d -> %d (max "
-      "%d, allowed +%d); slowest unmap %.3f s, %d beyond %lld s%s\n",
+      "%d, allowed +%d%s); slowest unmap %.3f s, %d beyond %lld s%s\n",
       cycles, kStressOperations, slow_unloads != 0 ? " (some late)" : "", base_fds, fds, base_maps,
-      maps, max_maps, kMappingSlack, slowest, slow_unloads,
-      static_cast<long long>(kUnloadBound.count()), leaked ? ": LEAK" : "");
+      maps, max_maps, kMappingSlack, kJudgeMappings ? "" : ", not judged under TSan", slowest,
+      slow_unloads, static_cast<long long>(kUnloadBound.count()), leaked ? ": LEAK" : "");
   return leaked ? lab_leak : lab_passed;
 }
