@@ -72,10 +72,7 @@ struct lab_io {
   // before its first instruction in the .so: create_held_thread(entry, arg) starts a host thread
   // that waits for `resume` and only then calls entry(arg). Returns 0 or an errno.
   int (*create_held_thread)(lab_thread_entry entry, void* arg) = nullptr;
-  // The same hold as a hook, for modref's test seam: called by the new thread before it runs
-  // any of the worker's code; returns once the host sets `resume`.
-  void (*hold)() = nullptr;
-  lab_event resume;
+  lab_event resume;  // set by the host after its dlclose (racelab_modref.so: opens modref's seam)
   int inject_error = 0;  // creation_fails: the pthread_create failure to inject (an errno)
 };
 

@@ -51,7 +51,6 @@ int create_held_thread(lab_thread_entry entry, void* arg) {
   ::pthread_detach(thread);
   return 0;
 }
-void hold() { g_io.resume.wait(); }
 
 int finish_unload_scenario(const std::filesystem::path& so) {
   g_io.go.set();  // the worker continues only now, with the .so already dlclose'd by the host
@@ -71,7 +70,6 @@ int main(int argc, char** argv) {
   const std::string variant = argv[2];
   const std::filesystem::path so = modref_test::sibling(("racelab_" + variant + ".so").c_str());
   g_io.create_held_thread = create_held_thread;
-  g_io.hold = hold;
 
   void* dl = ::dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (dl == nullptr) {

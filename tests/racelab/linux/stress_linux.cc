@@ -66,7 +66,21 @@ int start_one(stress_io* io, int index) {
   ::pthread_detach(thread);
   return 0;
 #else
-  return modref_stress_start_one(io, index);
+  // Three ways to start the same operation: thread (detached), jthread (detached), start_detached.
+  absl::Status started;
+  if (index % 3 == 0) {
+    absl::StatusOr<modref::thread> t = modref::thread::start(operation, io, index);
+    started = t.status();
+    if (t.ok()) t->detach();
+  } else if (index % 3 == 1) {
+    absl::StatusOr<modref::jthread> t =
+        modref::jthread::start([io, index](std::stop_token) { operation(io, index); });
+    started = t.status();
+    if (t.ok()) t->detach();
+  } else {
+    started = modref::start_detached(operation, io, index);
+  }
+  return started.ok() ? 0 : modref::posix_error_code(started).value_or(EINVAL);
 #endif
 }
 
