@@ -1,16 +1,20 @@
-// Helpers shared by modref's Linux tests (the Linux half of test_support.h): paths of sibling
-// shared objects and executables, "is this .so still mapped" from /proc/self/maps with a bounded
-// poll, open-fd and mapping counts, and child processes run with fork/exec, a bound and a log.
+// Helpers shared by modref's Linux tests (the Linux half of test_support.h): is a .so mapped
+// (/proc/self/maps), bounded waits for a thread to be gone or a .so to be unmapped, typed dlsym,
+// paths of sibling .so files and executables, open-fd and mapping counts, and child processes
+// run with fork/exec (posix_spawn), a bound and a log (the race lab, tests/racelab/linux/).
 #ifndef MODREF_TESTS_SUPPORT_TEST_SUPPORT_LINUX_H_
 #define MODREF_TESTS_SUPPORT_TEST_SUPPORT_LINUX_H_
 
 #include <dirent.h>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/syscall.h>
+#include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -18,55 +22,73 @@
 #include <fstream>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 extern char** environ;
 
 namespace modref_test {
 
-// The folder of the running executable; the lab's .so files and hosts are built next to it.
+// True while some mapping of the process comes from the file at `path`.
+inline bool is_mapped(const std::string& path) {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    if (line.size() >= path.size() &&
+        line.compare(line.size() - path.size(), path.size(), path) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Number of lines in /proc/self/maps (flat across load/unload cycles when nothing leaks).
+inline int mapping_count() {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  int n = 0;
+  while (std::getline(maps, line)) ++n;
+  return n;
+}
+
+// Waits until `predicate()` holds. A detached thread's end is visible to others only through the
+// kernel (its /proc/self/task entry goes away after glibc's thread-exit code has run), and a .so
+// is unmapped on its last worker's thread-exit path, hence a poll of the state (not a sleep to get
+// an interleaving); 20 s is a bound for a 2-core machine loaded by other builds, not an expected
+// time.
+template <class Predicate>
+bool wait_until(Predicate predicate, std::chrono::milliseconds bound = std::chrono::seconds(20)) {
+  const auto deadline = std::chrono::steady_clock::now() + bound;
+  while (!predicate()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    const timespec pause{0, 1000000};  // 1 ms
+    ::nanosleep(&pause, nullptr);
+  }
+  return true;
+}
+
+// Waits (bounded, as wait_until) until no mapping comes from `path`.
+inline bool wait_until_unmapped(const std::string& path,
+                                std::chrono::milliseconds bound = std::chrono::seconds(20)) {
+  return wait_until([&] { return !is_mapped(path); }, bound);
+}
+
+// True once the kernel thread `tid` of this process has ended.
+inline bool thread_gone(pid_t tid) {
+  return tid != 0 && !std::filesystem::exists("/proc/self/task/" + std::to_string(tid));
+}
+
+// dlsym with the function type; null when the symbol is missing.
+template <class Fn>
+Fn get_export(void* so, const char* name) {
+  return reinterpret_cast<Fn>(::dlsym(so, name));
+}
+
+// The folder of the running executable; the race lab's .so files and hosts are built next to it.
 inline std::filesystem::path exe_dir() {
   return std::filesystem::read_symlink("/proc/self/exe").parent_path();
 }
 
 inline std::filesystem::path sibling(const char* name) { return exe_dir() / name; }
-
-// Whether any mapping of this process comes from the file at `path` (the loader maps a .so's
-// segments from its file; after the unmap at the last dlclose none is left).
-inline bool is_mapped(const std::filesystem::path& path) {
-  std::ifstream maps("/proc/self/maps");
-  const std::string name = path.string();
-  std::string line;
-  while (std::getline(maps, line)) {
-    if (line.size() >= name.size() &&
-        line.compare(line.size() - name.size(), name.size(), name) == 0)
-      return true;
-  }
-  return false;
-}
-
-// Waits (bounded) until `path` is no longer mapped. The unload happens on the worker's thread-exit
-// path, asynchronously from the host's point of view, hence a poll of the state (not a sleep to
-// get an interleaving). 20 s: generous, the lab runs beside other builds on 2 cores.
-inline bool wait_until_unmapped(const std::filesystem::path& path,
-                                std::chrono::milliseconds bound = std::chrono::seconds(20)) {
-  const auto deadline = std::chrono::steady_clock::now() + bound;
-  while (is_mapped(path)) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
-  }
-  return true;
-}
-
-// Lines of /proc/self/maps: every mapping of the process.
-inline int count_mappings() {
-  std::ifstream maps("/proc/self/maps");
-  int lines = 0;
-  std::string line;
-  while (std::getline(maps, line)) ++lines;
-  return lines;
-}
 
 // Open file descriptors (entries of /proc/self/fd, minus the one the listing itself uses).
 inline int count_fds() {

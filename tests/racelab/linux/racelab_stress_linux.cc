@@ -166,7 +166,7 @@ int main(int argc, char** argv) {
     io.go.reset();
     io.all_done.reset();
     io.completed.store(0, std::memory_order_relaxed);
-    const int maps = modref_test::count_mappings();
+    const int maps = modref_test::mapping_count();
     max_maps = std::max(max_maps, maps);
     if (cycle == kWarmupCycles || (cycle == cycles && base_fds < 0)) {
       base_fds = modref_test::count_fds();
@@ -179,7 +179,7 @@ int main(int argc, char** argv) {
     }
   }
   const int fds = modref_test::count_fds();
-  const int maps = modref_test::count_mappings();
+  const int maps = modref_test::mapping_count();
   const bool leaked = fds > base_fds || (kJudgeMappings && maps > base_maps + kMappingSlack);
   std::printf(
       "%d cycles x %d operations: every cycle unloaded%s; fds %d -> %d, mappings %d -> %d (max "

@@ -5,17 +5,17 @@
 #ifndef MODREF_DETAIL_CALLABLES_H_
 #define MODREF_DETAIL_CALLABLES_H_
 
-#ifndef _WIN32
-#error "<modref/detail/callables.h> is Windows-only"
-#endif
-
 #include <optional>
 #include <string>
 #include <system_error>
 #include <type_traits>
 
 #include "absl/status/status.h"
+#if defined(_WIN32)
 #include "modref/win32_error.h"
+#else
+#include "modref/posix_error.h"
+#endif
 
 namespace modref::detail {
 
@@ -34,16 +34,23 @@ bool callable_is_empty(const F& f) noexcept {
 }
 
 // The exception a throwing constructor reports for a failed start:
-//   - a status carrying a Win32 error: that error in std::system_category();
+//   - a status carrying a Win32 error: that error in std::system_category(); on Linux, a status
+//     carrying an errno value: that value in std::generic_category();
 //   - otherwise by status code: kFailedPrecondition -> errc::operation_not_permitted (process
 //     termination, module unloading, ...), kResourceExhausted -> errc::not_enough_memory,
 //     anything else (an empty callable, a bad argument) -> errc::invalid_argument.
 // The message is the status message.
 inline std::system_error to_system_error(const absl::Status& status) {
+#if defined(_WIN32)
   if (const std::optional<DWORD> code = win32_error_code(status)) {
     return std::system_error(static_cast<int>(*code), std::system_category(),
                              std::string(status.message()));
   }
+#else
+  if (const std::optional<int> code = posix_error_code(status)) {
+    return std::system_error(*code, std::generic_category(), std::string(status.message()));
+  }
+#endif
   std::errc errc = std::errc::invalid_argument;
   if (status.code() == absl::StatusCode::kFailedPrecondition) {
     errc = std::errc::operation_not_permitted;

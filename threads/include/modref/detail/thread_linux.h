@@ -1,0 +1,617 @@
+// <modref/detail/thread_linux.h> — the Linux/glibc half of <modref/thread.h>. Include
+// <modref/thread.h>, not this file; the contract, example, lifetime and thread-safety notes are in
+// that header, the rules in docs/design.md ("Linux").
+//
+// How the guarantee is kept without FreeLibraryAndExitThread:
+//   1. Before the call returns, the calling thread pins the module (dladdr1 + dlopen(RTLD_NOLOAD),
+//      <modref/module_ref.h>) and moves the pin into the thread's context.
+//   2. The context goes to the new thread through pthread_create's argument; the creator keeps no
+//      reference to it (on failure it takes the context back and destroys it, pin included).
+//   3. The worker's first action registers glibc's own dlclose, with the pin as its argument, as a
+//      thread-exit destructor: __cxa_thread_atexit_impl(dlclose, pin, an address inside libc).
+//      glibc runs thread-exit destructors last-registered-first, after the thread function has
+//      returned (or pthread_exit has unwound it) and every thread_local of the thread is gone, so
+//      the final dlclose is called from libc's thread-exit code when no frame of the .so is left.
+//   4. The worker runs the callable, destroys the context on its own thread, and returns.
+//
+// What this file relies on, and why each is fine (docs/design.md lists them as rules):
+//   - dlclose is called through void(*)(void*) although it returns int. The standard leaves a call
+//     through a function pointer of another type undefined; the x86-64 System V ABI and AAPCS64
+//     (AArch64) pass the pointer argument in the same register (rdi / x0) whether or not the
+//     callee returns a value, return the int in a register the void-expecting caller never reads
+//     (eax / w0), and leave no stack adjustment to either side. glibc's own __call_tls_dtors makes
+//     the call; nothing of the .so is on the stack by then.
+//   - The owner address passed to __cxa_thread_atexit_impl is dlclose itself: inside libc.so.6 from
+//     glibc 2.34 (Debian 12 has 2.36), or the program's PLT slot for it when a non-PIE program
+//     takes its address; never null (glibc looks the address up) and never an address in the .so,
+//     whose pending-destructor count would otherwise keep dlclose from unloading it.
+//   - No pthread_key destructor may be defined in the .so: glibc runs them after the thread-exit
+//     destructors, i.e. after the final dlclose has unmapped their code.
+#ifndef MODREF_DETAIL_THREAD_LINUX_H_
+#define MODREF_DETAIL_THREAD_LINUX_H_
+
+#if !defined(__linux__)
+#error "<modref/detail/thread_linux.h> is Linux-only"
+#endif
+
+#include <cxxabi.h>
+#include <dlfcn.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <new>
+#include <ostream>
+#include <stop_token>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "modref/detail/callables.h"
+#include "modref/module_ref.h"
+#include "modref/posix_error.h"
+#include "modref/refcount.h"
+
+// glibc's registration of thread-exit destructors (exported since glibc 2.18; libstdc++'s
+// __cxa_thread_atexit forwards to it). Declared here because no glibc header does.
+extern "C" int __cxa_thread_atexit_impl(void (*destructor)(void*), void* object,
+                                        void* owner) noexcept;
+
+namespace modref {
+
+// modref::thread_options
+// Optional settings for a new thread.
+struct thread_options {
+  // The thread's name (pthread_setname_np; UTF-8, cut to the kernel's 15 bytes). Empty: none.
+  // A std::wstring as on Windows, so that one plugin source serves both.
+  std::wstring name;
+  // Stack size in bytes; 0 takes the default (RLIMIT_STACK, usually 8 MiB). Below
+  // PTHREAD_STACK_MIN the start fails with kInvalidArgument.
+  std::size_t stack_size = 0;
+};
+
+namespace detail {
+
+// Converts a callable's result to a thread exit code.
+template <class R>
+std::uint32_t exit_code_from(R&& result) noexcept {
+  using value = std::remove_cvref_t<R>;
+  if constexpr (std::is_enum_v<value>) {
+    return static_cast<std::uint32_t>(static_cast<std::underlying_type_t<value>>(result));
+  } else if constexpr (std::is_integral_v<value>) {
+    return static_cast<std::uint32_t>(result);
+  } else {
+    return 0;
+  }
+}
+
+// detail::release_module_at_thread_exit(module)
+// Registers dlclose(module) as a destructor of the calling thread (see the file comment for the
+// cast and the owner address). Registered first, it runs last. False if glibc refused it.
+MODREF_DETAIL_HIDDEN inline bool release_module_at_thread_exit(void* module) noexcept {
+  using thread_exit_destructor = void (*)(void*);
+  // Through void(*)(): the documented way to tell -Wcast-function-type the cast is deliberate.
+  const auto release =
+      reinterpret_cast<thread_exit_destructor>(reinterpret_cast<void (*)()>(&::dlclose));
+  void* const owner = reinterpret_cast<void*>(&::dlclose);
+  return ::__cxa_thread_atexit_impl(release, module, owner) == 0;
+}
+
+// detail::thread_context<Fn, Args...>
+// Everything a worker owns: the module pin, the decayed callable and arguments. One allocation.
+template <class Fn, class... Args>
+class thread_context final : public ref_counted<thread_context<Fn, Args...>> {
+ public:
+  template <class F, class... A>
+  thread_context(module_ref pin, F&& f, A&&... args)
+      : pin_(std::move(pin)), call_(std::forward<F>(f), std::forward<A>(args)...) {}
+  thread_context(const thread_context&) = delete;  // owns a pin and the callable
+  thread_context& operator=(const thread_context&) = delete;
+  // Once handed over, the thread-exit destructor owns the reference: forget it, never dlclose.
+  ~thread_context() {
+    if (pin_handed_over_) (void)pin_.release();
+  }
+
+  // thread_context::hand_over_pin()
+  // The worker's first action: dlclose of the pin becomes the thread's last destructor. If glibc
+  // refuses the registration (out of memory), the reference is deliberately kept for ever: the
+  // module stays mapped rather than being unmapped under this thread.
+  void hand_over_pin() noexcept {
+    if (release_module_at_thread_exit(pin_.get())) {
+      pin_handed_over_ = true;
+    } else {
+      (void)pin_.release();  // leaked on purpose: see above
+    }
+  }
+
+  // thread_context::run()
+  // Runs the callable once, as std::thread does: on rvalues of the stored copies. An escaping
+  // exception ends the process through std::terminate; pthread_exit's forced unwinding passes
+  // through (so the context is still destroyed, and the pin still released at thread exit).
+  std::uint32_t run() {
+    using result = std::invoke_result_t<Fn, Args...>;
+    auto invoke = [](Fn&& fn, Args&&... args) -> result {
+      return std::invoke(std::move(fn), std::move(args)...);
+    };
+    try {
+      if constexpr (std::is_void_v<result>) {
+        std::apply(invoke, std::move(call_));
+        return 0;
+      } else {
+        return exit_code_from(std::apply(invoke, std::move(call_)));
+      }
+    } catch (abi::__forced_unwind&) {
+      throw;  // pthread_exit or cancellation: let glibc finish unwinding the thread
+    } catch (...) {
+      std::terminate();
+    }
+  }
+
+#if defined(MODREF_TEST_SEAMS)
+  bool held = false;  // wait on the test gate before the first action
+#endif
+
+ private:
+  context_counter counted_;
+  module_ref pin_;
+  bool pin_handed_over_ = false;
+  std::tuple<Fn, Args...> call_;
+};
+
+// detail::thread_entry<Context>
+// The thread procedure. A template instantiated in the module that started the thread, with
+// hidden visibility so that no other module's copy of the same instantiation can stand in for it:
+// its code lives in, and is covered by, this module's pin.
+template <class Context>
+MODREF_DETAIL_HIDDEN void* thread_entry(void* raw) {
+  ref_ptr<Context> context(static_cast<Context*>(raw), adopt_ref);
+#if defined(MODREF_TEST_SEAMS)
+  if (context->held) {
+    while (::sem_wait(&g_test_seams.held_gate) != 0 && errno == EINTR) {
+    }
+  }
+#endif
+  context->hand_over_pin();  // first: before any thread_local of the user's code is touched
+  const std::uint32_t exit_code = context->run();
+  context.reset();  // callable, arguments and counters are destroyed on this thread
+  // Returning ends the thread; glibc then runs its thread-exit destructors, the dlclose last.
+  return reinterpret_cast<void*>(static_cast<std::uintptr_t>(exit_code));
+}
+
+// detail::utf8_thread_name(name): `name` as UTF-8, cut at a character boundary to 15 bytes.
+inline std::string utf8_thread_name(const std::wstring& name) {
+  std::string out;
+  for (const wchar_t wide : name) {
+    auto c = static_cast<std::uint32_t>(wide);
+    if (c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) c = 0xFFFD;
+    char bytes[4];
+    std::size_t n = 0;
+    if (c < 0x80) {
+      bytes[n++] = static_cast<char>(c);
+    } else if (c < 0x800) {
+      bytes[n++] = static_cast<char>(0xC0 | (c >> 6));
+      bytes[n++] = static_cast<char>(0x80 | (c & 0x3F));
+    } else if (c < 0x10000) {
+      bytes[n++] = static_cast<char>(0xE0 | (c >> 12));
+      bytes[n++] = static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+      bytes[n++] = static_cast<char>(0x80 | (c & 0x3F));
+    } else {
+      bytes[n++] = static_cast<char>(0xF0 | (c >> 18));
+      bytes[n++] = static_cast<char>(0x80 | ((c >> 12) & 0x3F));
+      bytes[n++] = static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+      bytes[n++] = static_cast<char>(0x80 | (c & 0x3F));
+    }
+    if (out.size() + n > 15) break;
+    out.append(bytes, n);
+  }
+  return out;
+}
+
+// detail::start_thread(options, f, args...)
+// Pins the calling module, builds the context and hands it to a new thread. On failure nothing is
+// left behind: the context (and with it the pin) is destroyed on the calling thread.
+template <class F, class... Args>
+absl::StatusOr<pthread_t> start_thread(const thread_options& options, F&& f, Args&&... args) {
+  using context_type = thread_context<std::decay_t<F>, std::decay_t<Args>...>;
+  static_assert(std::is_invocable_v<std::decay_t<F>, std::decay_t<Args>...>,
+                "modref::thread: the callable cannot be invoked with these arguments (after "
+                "decay-copying, as std::thread does); check the parameter types");
+  if (callable_is_empty(f)) {
+    return absl::InvalidArgumentError(
+        "modref: cannot start a thread for an empty callable (null function pointer or empty "
+        "function object)");
+  }
+  absl::StatusOr<module_ref> pin = module_ref::pin_current();
+  if (!pin.ok()) return pin.status();
+
+  ref_ptr<context_type> context;
+  try {
+    context =
+        make_ref<context_type>(*std::move(pin), std::forward<F>(f), std::forward<Args>(args)...);
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError("modref: out of memory allocating the thread context");
+  }
+
+  pthread_attr_t attributes;
+  int error = ::pthread_attr_init(&attributes);
+  if (error != 0) return posix_error_status(error, "pthread_attr_init");
+  if (options.stack_size != 0) {
+    error = ::pthread_attr_setstacksize(&attributes, options.stack_size);
+    if (error != 0) {
+      ::pthread_attr_destroy(&attributes);
+      return posix_error_status(error,
+                                absl::StrCat("pthread_attr_setstacksize(", options.stack_size,
+                                             "): below PTHREAD_STACK_MIN or not a valid size"));
+    }
+  }
+  pthread_t id{};
+#if defined(MODREF_TEST_SEAMS)
+  // Relaxed: the test arms the seams on the thread that then starts the thread.
+  context->held = g_test_seams.hold_next_thread.exchange(false, std::memory_order_relaxed);
+  error = take_injected_failure(g_test_seams.fail_next_thread_create);
+  if (error == 0)
+#endif
+  {
+    // The worker's reference is the only one from here on: no line of the creator can destroy
+    // the context once the thread exists, so every destructor runs on the worker.
+    context_type* for_worker = context.detach();
+    error = ::pthread_create(&id, &attributes, &thread_entry<context_type>, for_worker);
+    if (error != 0) context = ref_ptr<context_type>(for_worker, adopt_ref);  // take it back
+  }
+  ::pthread_attr_destroy(&attributes);
+  if (error != 0) {
+    context.reset();  // the context and the pin are gone
+    return posix_error_status(error, "pthread_create");
+  }
+  if (!options.name.empty()) {
+    // Best effort, as SetThreadDescription on Windows: a name is a diagnostic.
+    (void)::pthread_setname_np(id, utf8_thread_name(options.name).c_str());
+  }
+  return id;
+}
+
+template <class F>
+concept not_thread_options = !std::same_as<std::remove_cvref_t<F>, thread_options>;
+
+}  // namespace detail
+
+// modref::thread
+// std::thread's interface, for threads started from a .so that may be dlclosed under them.
+class thread {
+ public:
+  // modref::thread::id
+  // Identifies a thread (its pthread_t); a default id identifies no thread.
+  class id {
+   public:
+    constexpr id() noexcept = default;
+    constexpr explicit id(pthread_t value) noexcept : value_(value) {}
+    constexpr pthread_t value() const noexcept { return value_; }
+    friend constexpr bool operator==(id, id) noexcept = default;
+    friend constexpr auto operator<=>(id, id) noexcept = default;
+    friend std::ostream& operator<<(std::ostream& out, id i) { return out << i.value_; }
+
+   private:
+    pthread_t value_{};
+  };
+  using native_handle_type = pthread_t;
+
+  thread() noexcept = default;
+
+  // Starts `f(args...)` on a new thread. Throws std::system_error on failure: the errno value as a
+  // std::generic_category code, or the mapping of detail::to_system_error (invalid_argument for an
+  // empty callable, operation_not_permitted while the module is unloading, not_enough_memory).
+  template <class F, class... Args>
+  requires(!std::same_as<std::remove_cvref_t<F>, thread>) &&
+      detail::not_thread_options<F> explicit thread(F&& f, Args&&... args)
+      : thread(thread_options{}, std::forward<F>(f), std::forward<Args>(args)...) {}
+
+  template <class F, class... Args>
+  thread(const thread_options& options, F&& f, Args&&... args) {
+    absl::StatusOr<pthread_t> started =
+        detail::start_thread(options, std::forward<F>(f), std::forward<Args>(args)...);
+    if (!started.ok()) throw detail::to_system_error(started.status());
+    id_ = id(*started);
+  }
+
+  // thread::start(f, args...)
+  // As the constructor, but reports failure as a status instead of throwing.
+  template <class F, class... Args>
+  requires detail::not_thread_options<F>
+  [[nodiscard]] static absl::StatusOr<thread> start(F&& f, Args&&... args) {
+    return start(thread_options{}, std::forward<F>(f), std::forward<Args>(args)...);
+  }
+  template <class F, class... Args>
+  [[nodiscard]] static absl::StatusOr<thread> start(const thread_options& options, F&& f,
+                                                    Args&&... args) {
+    absl::StatusOr<pthread_t> started =
+        detail::start_thread(options, std::forward<F>(f), std::forward<Args>(args)...);
+    if (!started.ok()) return started.status();
+    thread t;
+    t.id_ = id(*started);
+    return t;
+  }
+
+  thread(const thread&) = delete;  // one thread, one owner
+  thread& operator=(const thread&) = delete;
+  thread(thread&& other) noexcept : id_(std::exchange(other.id_, id())) {}
+  // Move assignment onto a joinable thread calls std::terminate, as std::thread does.
+  thread& operator=(thread&& other) noexcept {
+    if (joinable()) std::terminate();
+    id_ = std::exchange(other.id_, id());
+    return *this;
+  }
+  // Destroying a joinable thread calls std::terminate, as std::thread does.
+  ~thread() {
+    if (joinable()) std::terminate();
+  }
+
+  bool joinable() const noexcept { return id_ != id(); }
+  id get_id() const noexcept { return id_; }
+  native_handle_type native_handle() const noexcept { return id_.value(); }
+  static unsigned hardware_concurrency() noexcept { return std::thread::hardware_concurrency(); }
+
+  // thread::join()
+  // Waits for the thread to end. Throws std::system_error with
+  //   - std::errc::invalid_argument when not joinable;
+  //   - std::errc::resource_deadlock_would_occur when called on the thread itself, or from this
+  //     module's own teardown (its destructors inside dlclose, which holds glibc's loader lock)
+  //     while the thread is still running (it could never finish: its final dlclose needs that
+  //     lock).
+  void join() {
+    std::uint32_t code = 0;
+    const join_outcome outcome = join_(&code);
+    switch (outcome) {
+      case join_outcome::joined:
+        return;
+      case join_outcome::not_joinable:
+        throw std::system_error(std::make_error_code(std::errc::invalid_argument),
+                                "modref::thread::join: thread is not joinable");
+      case join_outcome::self:
+      case join_outcome::under_loader_lock:
+        throw std::system_error(std::make_error_code(std::errc::resource_deadlock_would_occur),
+                                join_refusal_(outcome));
+      case join_outcome::wait_failed:
+        throw std::system_error(wait_error_, std::generic_category(),
+                                "modref::thread::join: pthread_join");
+    }
+  }
+
+  // thread::try_join()
+  // As join(), but returns the thread's exit code, or kFailedPrecondition (not joinable, would
+  // deadlock) or the errno status of a failed pthread_join, without throwing. The thread stays
+  // joinable when the join was refused.
+  [[nodiscard]] absl::StatusOr<std::uint32_t> try_join() noexcept {
+    std::uint32_t code = 0;
+    const join_outcome outcome = join_(&code);
+    if (outcome == join_outcome::joined) return code;
+    // noexcept: a message that cannot be allocated gives a status without one.
+    const absl::StatusCode fallback = outcome == join_outcome::wait_failed
+                                          ? absl::StatusCode::kUnknown
+                                          : absl::StatusCode::kFailedPrecondition;
+    try {
+      if (outcome == join_outcome::wait_failed) {
+        return posix_error_status(wait_error_, "modref::thread::join: pthread_join");
+      }
+      return absl::FailedPreconditionError(join_refusal_(outcome));
+    } catch (const std::bad_alloc&) {
+      return absl::Status(fallback, "");
+    }
+  }
+
+  // thread::detach()
+  // Lets the thread run on its own. Throws std::system_error (std::errc::invalid_argument) when
+  // not joinable. The module stays pinned until it ends.
+  void detach() {
+    if (!joinable()) {
+      throw std::system_error(std::make_error_code(std::errc::invalid_argument),
+                              "modref::thread::detach: thread is not joinable");
+    }
+    close_();
+  }
+
+  void swap(thread& other) noexcept { std::swap(id_, other.id_); }
+  friend void swap(thread& a, thread& b) noexcept { a.swap(b); }
+
+ private:
+  friend class jthread;
+
+  enum class join_outcome { joined, not_joinable, self, under_loader_lock, wait_failed };
+
+  static const char* join_refusal_(join_outcome outcome) noexcept {
+    switch (outcome) {
+      case join_outcome::not_joinable:
+        return "modref::thread::join: thread is not joinable";
+      case join_outcome::self:
+        return "modref::thread::join: a thread cannot join itself (resource_deadlock_would_occur)";
+      default:
+        return "modref::thread::join: refused during this module's teardown (its destructors run "
+               "inside dlclose, which holds glibc's loader lock) while the thread still runs: its "
+               "final dlclose needs that lock, so the wait would never end "
+               "(resource_deadlock_would_occur). Stop and join workers before dlclose, or detach.";
+    }
+  }
+
+  // Waits, or says why it would not.
+  join_outcome join_(std::uint32_t* code) noexcept {
+    if (!joinable()) return join_outcome::not_joinable;
+    if (::pthread_equal(id_.value(), ::pthread_self()) != 0) return join_outcome::self;
+    void* result = nullptr;
+    if (detail::in_module_teardown_on_this_thread()) {
+      const int polled = ::pthread_tryjoin_np(id_.value(), &result);
+      if (polled == EBUSY) return join_outcome::under_loader_lock;
+      if (polled == 0) return joined_(result, code);
+    }
+    const int error = ::pthread_join(id_.value(), &result);
+    if (error != 0) {
+      wait_error_ = error;
+      return join_outcome::wait_failed;
+    }
+    return joined_(result, code);
+  }
+  join_outcome joined_(void* result, std::uint32_t* code) noexcept {
+    *code = static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(result));
+    id_ = id();
+    return join_outcome::joined;
+  }
+
+  void close_() noexcept {
+    (void)::pthread_detach(id_.value());
+    id_ = id();
+  }
+
+  id id_;
+  int wait_error_ = 0;  // pthread_join's error, for the wait_failed outcome
+};
+
+// modref::jthread
+// std::jthread's interface on top of modref::thread: a std::stop_token is passed to callables that
+// take one as their first parameter; destruction requests stop and joins.
+class jthread {
+ public:
+  using id = thread::id;
+  using native_handle_type = thread::native_handle_type;
+
+  jthread() noexcept : stop_(std::nostopstate) {}
+
+  template <class F, class... Args>
+  requires(!std::same_as<std::remove_cvref_t<F>, jthread>) &&
+      detail::not_thread_options<F> explicit jthread(F&& f, Args&&... args)
+      : jthread(thread_options{}, std::forward<F>(f), std::forward<Args>(args)...) {}
+
+  template <class F, class... Args>
+  jthread(const thread_options& options, F&& f, Args&&... args) {
+    thread_ = start_(options, stop_, std::forward<F>(f), std::forward<Args>(args)...);
+  }
+
+  // jthread::start(f, args...)
+  // As the constructor, but reports failure as a status instead of throwing.
+  template <class F, class... Args>
+  requires detail::not_thread_options<F>
+  [[nodiscard]] static absl::StatusOr<jthread> start(F&& f, Args&&... args) {
+    return start(thread_options{}, std::forward<F>(f), std::forward<Args>(args)...);
+  }
+  template <class F, class... Args>
+  [[nodiscard]] static absl::StatusOr<jthread> start(const thread_options& options, F&& f,
+                                                     Args&&... args) {
+    jthread j;
+    j.stop_ = std::stop_source();
+    absl::StatusOr<thread> started =
+        start_status_(options, j.stop_, std::forward<F>(f), std::forward<Args>(args)...);
+    if (!started.ok()) return started.status();
+    j.thread_ = *std::move(started);
+    return j;
+  }
+
+  jthread(const jthread&) = delete;  // one thread, one owner
+  jthread& operator=(const jthread&) = delete;
+  jthread(jthread&&) noexcept = default;
+  jthread& operator=(jthread&& other) noexcept {
+    if (this != &other) {
+      finish_();
+      thread_ = std::move(other.thread_);
+      stop_ = std::move(other.stop_);
+    }
+    return *this;
+  }
+
+  // ~jthread: requests stop, then joins — except on the thread itself, or from this module's
+  // teardown while the thread runs: then it requests stop, detaches and says so on stderr instead
+  // of deadlocking. (At exit() the threads still run on Linux, so it joins as usual.)
+  ~jthread() { finish_(); }
+
+  bool joinable() const noexcept { return thread_.joinable(); }
+  id get_id() const noexcept { return thread_.get_id(); }
+  native_handle_type native_handle() const noexcept { return thread_.native_handle(); }
+  static unsigned hardware_concurrency() noexcept { return thread::hardware_concurrency(); }
+  void join() { thread_.join(); }
+  [[nodiscard]] absl::StatusOr<std::uint32_t> try_join() noexcept { return thread_.try_join(); }
+  void detach() { thread_.detach(); }
+
+  std::stop_source get_stop_source() noexcept { return stop_; }
+  std::stop_token get_stop_token() const noexcept { return stop_.get_token(); }
+  bool request_stop() noexcept { return stop_.request_stop(); }
+
+  void swap(jthread& other) noexcept {
+    thread_.swap(other.thread_);
+    stop_.swap(other.stop_);
+  }
+  friend void swap(jthread& a, jthread& b) noexcept { a.swap(b); }
+
+ private:
+  template <class F, class... Args>
+  static absl::StatusOr<thread> start_status_(const thread_options& options,
+                                              const std::stop_source& stop, F&& f, Args&&... args) {
+    if constexpr (std::is_invocable_v<std::decay_t<F>, std::stop_token, std::decay_t<Args>...>) {
+      return thread::start(options, std::forward<F>(f), stop.get_token(),
+                           std::forward<Args>(args)...);
+    } else {
+      return thread::start(options, std::forward<F>(f), std::forward<Args>(args)...);
+    }
+  }
+  template <class F, class... Args>
+  static thread start_(const thread_options& options, const std::stop_source& stop, F&& f,
+                       Args&&... args) {
+    absl::StatusOr<thread> started =
+        start_status_(options, stop, std::forward<F>(f), std::forward<Args>(args)...);
+    if (!started.ok()) throw detail::to_system_error(started.status());
+    return *std::move(started);
+  }
+
+  void finish_() noexcept {
+    if (!thread_.joinable()) return;
+    stop_.request_stop();
+    absl::StatusOr<std::uint32_t> joined = thread_.try_join();
+    if (!joined.ok()) {
+      static constexpr char kMessage[] =
+          "modref::jthread: destroyed where joining would deadlock (on its own thread or in its "
+          "module's teardown); stop was requested and the thread was detached instead\n";
+      (void)!::write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
+      thread_.close_();
+    }
+  }
+
+  std::stop_source stop_;
+  thread thread_;
+};
+
+// modref::start_detached(f, args...)
+// Starts `f(args...)` on a new thread and lets it run on its own: the one-line fix for an
+// asynchronous .so entry point. The calling module is pinned before this returns and released by
+// the thread's last destructor. Returns the failure (nothing pinned, nothing leaked) otherwise.
+template <class F, class... Args>
+requires detail::not_thread_options<F>
+[[nodiscard]] absl::Status start_detached(F&& f, Args&&... args) {
+  return start_detached(thread_options{}, std::forward<F>(f), std::forward<Args>(args)...);
+}
+template <class F, class... Args>
+[[nodiscard]] absl::Status start_detached(const thread_options& options, F&& f, Args&&... args) {
+  absl::StatusOr<pthread_t> started =
+      detail::start_thread(options, std::forward<F>(f), std::forward<Args>(args)...);
+  if (!started.ok()) return started.status();
+  (void)::pthread_detach(*started);
+  return absl::OkStatus();
+}
+
+}  // namespace modref
+
+template <>
+struct std::hash<modref::thread::id> {
+  std::size_t operator()(modref::thread::id i) const noexcept {
+    return std::hash<pthread_t>{}(i.value());
+  }
+};
+
+#endif  // MODREF_DETAIL_THREAD_LINUX_H_
