@@ -31,8 +31,14 @@ namespace {
 // have reached their steady size.
 constexpr int kWarmupCycles = 50;
 // Mappings the steady state may still move by (cached stacks and their guard pages, arenas).
-// A .so that stays mapped costs 5 or more per cycle, a leaked thread stack 2.
+// A .so that stays mapped costs 5 or more per cycle, a leaked thread stack 2. Under ASan its
+// allocator maps regions on demand: measured with racelab_stress_modref.so, +34 over 2000 cycles,
+// flat from cycle 500 on (323, 325, 336, 332), hence a larger allowance there.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr int kMappingSlack = 64;
+#else
 constexpr int kMappingSlack = 24;
+#endif
 // Under ThreadSanitizer the mapping count is printed, not judged: TSan's runtime adds mappings
 // for the threads a process creates (measured: 643 -> 1517 over 150 cycles of 8 threads, for the
 // hand-written fix too, which stays flat without TSan). Fds and unloads are judged everywhere.
