@@ -73,7 +73,7 @@ void read_own_copy(worker_start& s) {
 
 // exit_with_running_worker: a wrong read ends the process at once (the host is already in exit()).
 void read_own_copy_at_exit(worker_start& s) {
-  s.io->go.wait();  // set by ~plugin_state, during exit()
+  s.io->go.wait();  // set by ~lab_plugin_state, during exit()
   if (s.message != kLabMessage) ::_exit(lab_corrupted);
   s.io->done.set();
 }
@@ -96,17 +96,7 @@ struct worker_owner {
 } g_owner;
 
 // exit_with_running_worker: the same plugin state as the raw .so; the worker reads its own copy.
-struct plugin_state {
-  char message[32] = {};
-  bool armed = false;
-  plugin_state() { std::strcpy(message, kLabMessage); }
-  ~plugin_state() {
-    if (!armed) return;
-    std::memset(message, 0xDD, sizeof message);
-    g_io->go.set();
-    (void)g_io->done.wait_for(kLabWorkBound);
-  }
-} g_state;
+lab_plugin_state g_state;
 
 }  // namespace
 
@@ -148,7 +138,7 @@ __attribute__((visibility("default"))) int scenario_join_in_destructor(lab_io* i
 
 __attribute__((visibility("default"))) int scenario_exit_with_running_worker(lab_io* io) {
   g_io = io;
-  g_state.armed = true;
+  g_state.arm(io);
   return start_pinned(io, read_own_copy_at_exit, g_state.message);
 }
 

@@ -14,6 +14,8 @@
 
 #include <pthread.h>
 
+#include <cstring>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -94,5 +96,21 @@ constexpr std::chrono::milliseconds kLabWorkBound{15000};
 // The bound on a join that deadlocks (join_in_destructor): long enough that a worker that can
 // finish has finished, short enough to report the hang quickly.
 constexpr std::chrono::milliseconds kLabDeadlockBound{3000};
+
+// exit_with_running_worker: the plugin state each scenario .so keeps as a global, destroyed by
+// exit() while the .so's worker runs. Once armed, its destructor scrubs the text (as freed memory
+// would be), then lets the worker look (`go`) and waits for it (bounded).
+struct lab_plugin_state {
+  char message[32] = {};
+  lab_io* io = nullptr;  // set by arm()
+  lab_plugin_state() { std::strcpy(message, kLabMessage); }
+  void arm(lab_io* host_io) { io = host_io; }
+  ~lab_plugin_state() {
+    if (io == nullptr) return;
+    std::memset(message, 0xDD, sizeof message);
+    io->go.set();
+    (void)io->done.wait_for(kLabWorkBound);
+  }
+};
 
 #endif  // MODREF_TESTS_RACELAB_LINUX_LAB_IO_LINUX_H_

@@ -45,17 +45,7 @@ struct reporter {
 modref::jthread g_worker;
 
 // exit_with_running_worker: the same plugin state as the raw .so; the worker reads its own copy.
-struct plugin_state {
-  char message[32] = {};
-  bool armed = false;
-  plugin_state() { std::strcpy(message, kLabMessage); }
-  ~plugin_state() {
-    if (!armed) return;
-    std::memset(message, 0xDD, sizeof message);
-    g_io->go.set();
-    (void)g_io->done.wait_for(kLabWorkBound);
-  }
-} g_state;
+lab_plugin_state g_state;
 // And a global worker owner at exit(): on Linux the threads still run while exit() destroys
 // globals, so ~jthread requests stop and joins as usual (on Windows it does nothing then).
 modref::jthread g_exit_worker;
@@ -119,7 +109,7 @@ __attribute__((visibility("default"))) int scenario_join_in_destructor(lab_io* i
 
 __attribute__((visibility("default"))) int scenario_exit_with_running_worker(lab_io* io) {
   g_io = io;
-  g_state.armed = true;
+  g_state.arm(io);
   absl::StatusOr<modref::jthread> looper = modref::jthread::start([io](std::stop_token stop) {
     while (!stop.stop_requested()) {
       if (io->go.wait_for(std::chrono::milliseconds(1))) break;
@@ -129,7 +119,7 @@ __attribute__((visibility("default"))) int scenario_exit_with_running_worker(lab
   g_exit_worker = *std::move(looper);
   return code_of(modref::start_detached(
       [io](std::string message) {
-        io->go.wait();  // set by ~plugin_state, during exit()
+        io->go.wait();  // set by ~lab_plugin_state, during exit()
         if (message != kLabMessage) ::_exit(lab_corrupted);
         io->done.set();
       },

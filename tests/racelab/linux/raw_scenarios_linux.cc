@@ -81,17 +81,7 @@ struct worker_owner {
 
 // exit_with_running_worker: plugin state that exit() destroys while the worker still reads it.
 // The destructor scrubs the text, then lets the worker look (bounded).
-struct plugin_state {
-  char message[32] = {};
-  bool armed = false;
-  plugin_state() { std::strcpy(message, kLabMessage); }
-  ~plugin_state() {
-    if (!armed) return;
-    std::memset(message, 0xDD, sizeof message);
-    g_io->go.set();
-    (void)g_io->done.wait_for(kLabWorkBound);
-  }
-} g_state;
+lab_plugin_state g_state;
 
 void* pin_then_work(void* raw);
 
@@ -164,9 +154,9 @@ __attribute__((visibility("default"))) int scenario_join_in_destructor(lab_io* i
 // 6. exit() while the worker runs: the .so's globals are destroyed under it.
 __attribute__((visibility("default"))) int scenario_exit_with_running_worker(lab_io* io) {
   g_io = io;
-  g_state.armed = true;
+  g_state.arm(io);
   std::thread([io] {
-    io->go.wait();  // set by ~plugin_state
+    io->go.wait();  // set by ~lab_plugin_state
     if (std::memcmp(g_state.message, kLabMessage, sizeof kLabMessage) != 0) ::_exit(lab_corrupted);
     io->done.set();
   }).detach();
