@@ -35,9 +35,9 @@ legs=(
   "windows-mingw-x86      wine"    # MinGW-w64 GCC 12, i686: the whole Windows suite under 32-bit Wine
   "windows-clang          wine"    # clang 16 + lld 16, x86_64 MinGW sysroot: the whole suite under wine64
   "windows-arm64-headers  -"       # clang 16, aarch64-w64-mingw32: every header compiled; nothing links
-  "linux-tsan             native"  # GCC 12 + TSan: the portable parts
-  "linux-asan             native"  # GCC 12 + ASan/UBSan: the portable parts
-  "linux                  native"  # GCC 12: the portable parts
+  "linux-tsan             native"  # GCC 12 + TSan: the portable parts, Linux .so tests, race lab
+  "linux-asan             native"  # GCC 12 + ASan/UBSan: the same
+  "linux                  native"  # GCC 12: the same; the Linux race lab's 2000-cycle stress loop
   "tidy-plugin            native"  # the modref-* clang-tidy plugin: its check tests and race-lab table
 )
 

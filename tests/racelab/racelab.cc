@@ -17,6 +17,7 @@
 
 #include "../support/test_support.h"
 #include "lab_io.h"
+#include "lab_table.h"
 
 namespace {
 
@@ -117,28 +118,7 @@ child_run run(const scenario& s, const wchar_t* variant) {
       std::chrono::milliseconds(s.bound_ms));
 }
 
-// Prints the last `count` non-empty lines a child wrote, indented under its row: the evidence
-// for a row that did not go as expected, or a stress run's summary.
-void print_tail(const char* label, const std::string& output, std::size_t count) {
-  std::vector<std::string> lines;
-  std::size_t begin = 0;
-  while (begin < output.size()) {
-    std::size_t end = output.find('\n', begin);
-    if (end == std::string::npos) end = output.size();
-    std::string line = output.substr(begin, end - begin);
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-    if (!line.empty()) lines.push_back(std::move(line));
-    begin = end + 1;
-  }
-  if (lines.empty()) {
-    std::printf("      %s printed nothing\n", label);
-    return;
-  }
-  const std::size_t first = lines.size() > count ? lines.size() - count : 0;
-  for (std::size_t i = first; i < lines.size(); ++i) {
-    std::printf("      %s| %s\n", label, lines[i].c_str());
-  }
-}
+using lab_table::print_tail;
 
 }  // namespace
 
