@@ -59,6 +59,13 @@ const std::vector<scenario>& scenarios() {
       {"coroutine_timer_at_unload", "resume_after pending at FreeLibrary (no environment)", 60000},
       {"coroutine_timer_cancelled",
        "resume_after cancelled at FreeLibrary, resumed by the canceller", 60000},
+      // Overlapped I/O on a real named pipe (tests/racelab/io_scenarios_dll.cc, racelab_io_*.dll).
+      {"io_pending_at_unload", "pipe read pending at FreeLibrary; the client writes afterwards",
+       60000},
+      {"overlapped_freed_while_pending",
+       "reader freed after WaitForThreadpoolIoCallbacks(io, TRUE); the read completes late", 60000},
+      {"start_without_cancel",
+       "read fails at once, no CancelThreadpoolIo; then the I/O object is closed", 60000},
   };
   return all;
 }
@@ -71,6 +78,8 @@ std::string describe(DWORD code) {
       return "CRASH: access violation (0xC0000005)";
     case lab_corrupted:
       return "CORRUPT: read destroyed data";
+    case lab_freed_written:
+      return "CORRUPT: late completion wrote into freed memory";
     case lab_hang:
       return "HANG: deadlock, broken by a bounded wait";
     case WAIT_TIMEOUT:
