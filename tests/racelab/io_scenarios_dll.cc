@@ -18,8 +18,8 @@
 namespace {
 
 // Checks what a completed read delivered and reports it to the host.
-[[maybe_unused]] void report_read(io_lab* io, ULONG result, ULONG_PTR bytes, const char* buffer) {
-  const bool ok = result == NO_ERROR && bytes == sizeof kIoMessage &&
+void report_read(io_lab* io, bool completed, std::size_t bytes, const char* buffer) {
+  const bool ok = completed && bytes == sizeof kIoMessage &&
                   std::memcmp(buffer, kIoMessage, sizeof kIoMessage) == 0;
   io->result = ok ? lab_passed : lab_corrupted;
   ::SetEvent(io->done);
@@ -41,7 +41,7 @@ struct raw_reader {
 void CALLBACK raw_read_done(PTP_CALLBACK_INSTANCE, void* context, void*, ULONG result,
                             ULONG_PTR bytes, PTP_IO tp_io) {
   auto* reader = static_cast<raw_reader*>(context);
-  report_read(reader->io, result, bytes, reader->buffer);
+  report_read(reader->io, result == NO_ERROR, bytes, reader->buffer);
   delete reader;
   ::CloseThreadpoolIo(tp_io);  // from its own callback: no wait, the pool closes it afterwards
 }
@@ -133,5 +133,102 @@ __declspec(dllexport) DWORD scenario_start_without_cancel(io_lab* io) {
 }  // extern "C"
 
 #else  // modref
+
+#include <array>
+#include <memory>
+#include <vector>
+
+#include <modref/dll_main.h>
+#include <modref/threadpool_io.h>
+
+MODREF_DEFINE_DLLMAIN();
+
+namespace {
+
+DWORD code_of(const absl::Status& status) {
+  return status.ok() ? 0 : modref::win32_error_code(status).value_or(ERROR_GEN_FAILURE);
+}
+
+// io_pending_at_unload: the object lives on the heap and ends from its own completion, like a
+// connection object of a server; until then it pins the DLL.
+struct pending_reader {
+  modref::threadpool_io<modref::on_destroy::dont_wait> io;
+};
+
+// overlapped_freed_while_pending: the read's buffer lives in the host's arena, owned by a
+// std::unique_ptr whose deleter frees it the way the raw reader's delete does (scrubs the arena).
+// modref keeps the owner in the operation until its completion has run, so the free comes after.
+using arena_bytes = std::array<char, 32>;
+struct arena_free {
+  io_lab* io;
+  void operator()(arena_bytes* bytes) const noexcept {
+    bytes->~arena_bytes();
+    std::memset(io->arena, kFreedByte, io->arena_size);
+  }
+};
+
+}  // namespace
+
+extern "C" {
+
+__declspec(dllexport) DWORD scenario_io_pending_at_unload(io_lab* io) {
+  auto* reader = new pending_reader;
+  absl::StatusOr<modref::threadpool_io<modref::on_destroy::dont_wait> > created =
+      modref::threadpool_io<modref::on_destroy::dont_wait>::create(io->server);
+  if (!created.ok()) {
+    delete reader;
+    return code_of(created.status());
+  }
+  reader->io = *std::move(created);
+  absl::StatusOr<modref::io_operation> read = reader->io.read(
+      0, std::vector<char>(32), [io, reader](absl::StatusOr<size_t> got, std::vector<char> buffer) {
+        report_read(io, got.ok(), got.value_or(0), buffer.data());
+        delete reader;  // from its own completion: modref closes the object after this returns
+      });
+  if (!read.ok()) {
+    delete reader;
+    return code_of(read.status());
+  }
+  return 0;  // the host FreeLibrary()s now: the object's pin keeps the DLL until it is gone
+}
+
+__declspec(dllexport) DWORD scenario_overlapped_freed_while_pending(io_lab* io) {
+  if (io->arena_size < sizeof(arena_bytes)) return ERROR_INSUFFICIENT_BUFFER;
+  bool completed = false;
+  {
+    absl::StatusOr<modref::threadpool_io<modref::on_destroy::wait> > reader =
+        modref::threadpool_io<modref::on_destroy::wait>::create(io->server);
+    if (!reader.ok()) return code_of(reader.status());
+    std::unique_ptr<arena_bytes, arena_free> buffer(new (io->arena) arena_bytes{}, arena_free{io});
+    absl::StatusOr<modref::io_operation> read = reader->read(
+        0, std::move(buffer),
+        [io, &completed](absl::StatusOr<size_t> got, std::unique_ptr<arena_bytes, arena_free>) {
+          // The destructor below cancelled the read: the completion says so.
+          io->result = absl::IsCancelled(got.status()) ? lab_passed : lab_corrupted;
+          completed = true;
+        });  // the buffer's owner is freed when this callable's parameter goes
+    if (!read.ok()) return code_of(read.status());
+  }  // ~threadpool_io: CancelIoEx on the pending read, then waits for its completion
+  if (!completed) io->result = lab_corrupted;  // the destructor returned before the completion
+  ::SetEvent(io->landed);                      // nothing of this read can land any more
+  return 0;
+}
+
+__declspec(dllexport) DWORD scenario_start_without_cancel(io_lab* io) {
+  absl::StatusOr<modref::threadpool_io<modref::on_destroy::wait> > reader =
+      modref::threadpool_io<modref::on_destroy::wait>::create(io->server);
+  if (!reader.ok()) return code_of(reader.status());
+  absl::StatusOr<modref::io_operation> read =
+      reader->read(0, std::vector<char>(32), [](absl::StatusOr<size_t>, std::vector<char>) {});
+  // The read fails at once; modref gave the StartThreadpoolIo back, so the same close as the raw
+  // DLL's (wait for the callbacks, then close) returns at once.
+  const bool broken = !read.ok() && modref::win32_error_code(read.status()) == ERROR_BROKEN_PIPE;
+  if (!broken) return ERROR_INVALID_STATE;  // the pipe should have been broken
+  if (!reader->wait_for_callbacks().ok()) return ERROR_INVALID_STATE;
+  io->result = lab_passed;
+  return 0;  // ~threadpool_io: nothing pending, closes at once
+}
+
+}  // extern "C"
 
 #endif
