@@ -100,7 +100,7 @@ DWORD start_without_cancel(HMODULE dll, io_entry entry, io_lab& io, const wchar_
   if (::WaitForSingleObject(caller, kCloseBoundMs) != WAIT_OBJECT_0) {
     std::printf("the DLL's close did not return within %lu s\n",
                 static_cast<unsigned long>(kCloseBoundMs / 1000));
-    return lab_hang;  // the process exits with the caller still blocked in the close
+    return lab_no_completion;  // the process exits with the caller still blocked in it
   }
   DWORD started = lab_setup_error;
   ::GetExitCodeThread(caller, &started);

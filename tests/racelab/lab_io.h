@@ -20,6 +20,7 @@ enum lab_outcome : DWORD {
   lab_leak = 12,            // a reference, object or pin was never given back
   lab_unsafe_at_exit = 13,  // the thread pool was used during process termination
   lab_freed_written = 14,   // memory was written after it was freed (a late I/O completion)
+  lab_no_completion = 15,   // waited for a completion that never comes (bounded by the lab)
   lab_crash = 0xC0000005u,  // access violation: e.g. code executed after its module was unmapped
 };
 

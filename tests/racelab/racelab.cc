@@ -80,6 +80,8 @@ std::string describe(DWORD code) {
       return "CORRUPT: read destroyed data";
     case lab_freed_written:
       return "CORRUPT: late completion wrote into freed memory";
+    case lab_no_completion:
+      return "HANG: waits for a completion that never comes";
     case lab_hang:
       return "HANG: deadlock, broken by a bounded wait";
     case WAIT_TIMEOUT:
