@@ -9,8 +9,8 @@
 //      sent after FreeLibrary comes back in capitals;
 //   4. the first client leaves: its instance's read completes with ERROR_BROKEN_PIPE and that
 //      connection ends; the DLL stays, the other read is still pending;
-//   5. the second client leaves: the last connection ends and the DLL unloads
-//      (DllMain(DLL_PROCESS_DETACH) ran), with no call from the host.
+//   5. the second client leaves: the last connection ends and the DLL unloads (its globals are
+//      destroyed in DLL_PROCESS_DETACH), with no call from the host.
 // With the raw thread-pool API the same server crashes in step 3 or 4: a completion callback of
 // an unmapped DLL (see tests/racelab, row io_pending_at_unload).
 #include <windows.h>
@@ -157,7 +157,8 @@ int wmain() {
   bob.leave();
   example::check(connection_ended.wait(kBoundMs), "bob's connection ended");
   example::check(unloaded.wait(kBoundMs),
-                 "DllMain(DLL_PROCESS_DETACH) ran: the DLL unloaded after its last connection");
+                 "the DLL's globals were destroyed (DLL_PROCESS_DETACH): it unloaded after its "
+                 "last connection");
   example::check(!example::is_loaded(kServerName), "pipe_echo_server.dll is no longer mapped");
   example::check(events.replies.load() == 3 && events.connections_ended.load() == 2,
                  "3 replies sent, 2 connections ended, nothing else happened");

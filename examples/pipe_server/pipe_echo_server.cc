@@ -34,8 +34,15 @@
 
 namespace {
 
-// The host's "unloaded" event, set from DllMain. A plain handle: nothing to destroy at unload.
-HANDLE g_unloaded_event = nullptr;
+// Sets the host's "unloaded" event when the DLL's globals are destroyed: in its
+// DLL_PROCESS_DETACH, which FreeLibrary runs only once the last pending operation has released
+// its pin. (SetEvent is harmless at process exit too, so the destructor needs no guard.)
+struct unload_signal {
+  HANDLE event = nullptr;
+  ~unload_signal() {
+    if (event != nullptr) ::SetEvent(event);
+  }
+} g_unloaded;
 
 HRESULT hresult_of(const absl::Status& status) {
   if (status.ok()) return S_OK;
@@ -139,19 +146,13 @@ __declspec(dllexport) HRESULT
   if (pipe_name == nullptr || events == nullptr || instances == 0 || instances > 16) {
     return E_INVALIDARG;
   }
-  g_unloaded_event = events->unloaded;
+  g_unloaded.event = events->unloaded;
   for (unsigned i = 0; i < instances; ++i) {
     if (HRESULT hr = connection::open(pipe_name, instances, events); FAILED(hr)) return hr;
   }
   return S_OK;
 }
 
-BOOL WINAPI DllMain(HINSTANCE instance, DWORD reason, void* reserved) {
-  if (!modref::dll_main(instance, reason, reserved)) return FALSE;
-  if (reason == DLL_PROCESS_DETACH && reserved == nullptr && g_unloaded_event != nullptr) {
-    ::SetEvent(g_unloaded_event);
-  }
-  return TRUE;
-}
-
 }  // extern "C"
+
+MODREF_DEFINE_DLLMAIN();

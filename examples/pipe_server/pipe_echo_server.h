@@ -19,7 +19,7 @@ struct pipe_server_events {
   HANDLE connected;              // auto-reset: set each time an instance has accepted a client
   HANDLE replied;                // auto-reset: set after each answer, once the next read is pending
   HANDLE connection_ended;       // auto-reset: set each time an instance's client has gone
-  HANDLE unloaded;               // set by the DLL's DllMain(DLL_PROCESS_DETACH) on FreeLibrary
+  HANDLE unloaded;               // set when the DLL's globals are destroyed (DLL_PROCESS_DETACH)
   std::atomic<long> replies{0};  // messages answered
   std::atomic<long> connections_ended{0};
   std::atomic<unsigned long> last_end_error{0};  // the Win32 error that ended the last connection
