@@ -322,6 +322,39 @@ TEST(ThreadpoolIo, SkipCompletionPortOnSuccessPairsSynchronousSuccess) {
   }  // the destructor returns: nothing expected that will not come
 }
 
+// What the system does with FILE_SKIP_COMPLETION_PORT_ON_SUCCESS, observed on a raw port (no
+// modref): a synchronous success queues no packet when the mode is set, one packet otherwise.
+// modref's pairing relies on exactly this; Wine 8 behaves as Windows documents.
+TEST(ThreadpoolIo, SystemSkipsThePacketOnlyInSkipMode) {
+  for (const bool skip : {false, true}) {
+    pipe_pair pipe;
+    HANDLE port = ::CreateIoCompletionPort(pipe.server, nullptr, 7, 1);
+    ASSERT_NE(port, nullptr);
+    if (skip) {
+      ASSERT_TRUE(
+          ::SetFileCompletionNotificationModes(pipe.server, FILE_SKIP_COMPLETION_PORT_ON_SUCCESS));
+    }
+    ASSERT_TRUE(pipe.write_client("sync"));
+    OVERLAPPED overlapped{};
+    char buffer[4];
+    const BOOL ok = ::ReadFile(pipe.server, buffer, sizeof(buffer), nullptr, &overlapped);
+    const DWORD read_error = ok ? ERROR_SUCCESS : ::GetLastError();
+    DWORD bytes = 0;
+    ULONG_PTR key = 0;
+    OVERLAPPED* got = nullptr;
+    // kQuietMs: a packet already queued is dequeued at once; this only bounds the "none" case.
+    const BOOL packet = ::GetQueuedCompletionStatus(port, &bytes, &key, &got, kQuietMs);
+    if (!ok) {
+      EXPECT_EQ(read_error, static_cast<DWORD>(ERROR_IO_PENDING));
+      EXPECT_TRUE(packet);  // the pending read completes with the data already there
+    } else {
+      EXPECT_EQ(packet != FALSE, !skip)
+          << (skip ? "skip mode still queued a packet" : "no packet for a synchronous success");
+    }
+    ::CloseHandle(port);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Cancellation
 
@@ -544,6 +577,29 @@ TEST(ThreadpoolIo, DestroyUnderLoaderLockDoesNotWait) {
   EXPECT_EQ(seams().closed_without_waiting.load(), before + 1);
 }
 
+// The DLL's read is pending when the host unloads it; the completion (DLL code) runs after the
+// FreeLibrary, and the DLL unloads only once it has returned.
+TEST(ThreadpoolIo, PendingReadKeepsTheDllLoadedUntilItsCompletionRan) {
+  pipe_pair pipe;
+  event completed;
+  const wchar_t* name = L"threadpool_io_dll.dll";
+  HMODULE dll = ::LoadLibraryW(modref_test::sibling(name).c_str());
+  ASSERT_NE(dll, nullptr);
+  using start_fn = DWORD (*)(HANDLE, HANDLE);
+  auto start = reinterpret_cast<start_fn>(
+      reinterpret_cast<void*>(::GetProcAddress(dll, "start_pending_read")));
+  ASSERT_NE(start, nullptr);
+  ASSERT_EQ(start(pipe.server, completed.get()), 0u);
+  ASSERT_TRUE(::FreeLibrary(dll));
+  // kQuietMs: the DLL must stay mapped while its read is pending, however long we look.
+  EXPECT_FALSE(modref_test::wait_until_unloaded(name, std::chrono::milliseconds(kQuietMs)))
+      << "the DLL unloaded with its read pending";
+  EXPECT_TRUE(modref_test::is_loaded(name));
+  ASSERT_TRUE(pipe.write_client("late data"));
+  ASSERT_TRUE(completed.wait());
+  EXPECT_TRUE(modref_test::wait_until_unloaded(name)) << "the DLL stayed loaded";
+}
+
 // ---------------------------------------------------------------------------------------------
 // Process termination (simulated)
 
@@ -583,7 +639,7 @@ TEST(ThreadpoolIo, BadHandlesAreRefusedWithNothingPinned) {
   ASSERT_NE(sync, INVALID_HANDLE_VALUE);
   s = io_t::create(sync, {.own_handle = true}).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
-  EXPECT_NE(s.message().find("FILE_FLAG_OVERLAPPED"), std::string_view::npos) << s;
+  EXPECT_NE(s.message().find("synchronous I/O"), std::string_view::npos) << s;
   EXPECT_TRUE(::CloseHandle(sync));  // not closed by the failed create, despite own_handle
   EXPECT_EQ(modref::activity().live_pins, pins);
   // Throwing constructor.

@@ -947,7 +947,8 @@ class threadpool_io {
     ::DestroyThreadpoolEnvironment(&env);
     if (!queued) {
       // No pool callback: run it here rather than never (the own-callback marker is set, so a
-      // destructor in it does not wait for itself).
+      // destructor in it does not wait for itself). There is no callback instance here:
+      // callback_instance::may_run_long() returns false.
       detail::io_finish(nullptr, &op->base, ERROR_SUCCESS, op->base.overlapped.InternalHigh);
     }
     return io_operation(id);

@@ -105,7 +105,11 @@ class callback_instance {
   // thread for queued work if it can (CallbackMayRunLong). True when the pool has, or will
   // create, a thread for that; false when it cannot (it is at its thread maximum). Calling it
   // again in the same callback returns the first answer.
-  bool may_run_long() const noexcept { return ::CallbackMayRunLong(instance_) != FALSE; }
+  // Also false without a pool callback (threadpool_io's fallback that completes an operation on
+  // the starting thread when no pool callback could be queued).
+  bool may_run_long() const noexcept {
+    return instance_ != nullptr && ::CallbackMayRunLong(instance_) != FALSE;
+  }
 
  private:
   friend struct detail::callback_instance_access;
