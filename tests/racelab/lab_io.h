@@ -19,6 +19,8 @@ enum lab_outcome : DWORD {
   lab_hang = 11,            // a wait that can never end, broken by a bounded timeout
   lab_leak = 12,            // a reference, object or pin was never given back
   lab_unsafe_at_exit = 13,  // the thread pool was used during process termination
+  lab_freed_written = 14,   // memory was written after it was freed (a late I/O completion)
+  lab_no_completion = 15,   // waited for a completion that never comes (bounded by the lab)
   lab_crash = 0xC0000005u,  // access violation: e.g. code executed after its module was unmapped
 };
 

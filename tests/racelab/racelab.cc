@@ -60,6 +60,13 @@ const std::vector<scenario>& scenarios() {
       {"coroutine_timer_at_unload", "resume_after pending at FreeLibrary (no environment)", 60000},
       {"coroutine_timer_cancelled",
        "resume_after cancelled at FreeLibrary, resumed by the canceller", 60000},
+      // Overlapped I/O on a real named pipe (tests/racelab/io_scenarios_dll.cc, racelab_io_*.dll).
+      {"io_pending_at_unload", "pipe read pending at FreeLibrary; the client writes afterwards",
+       60000},
+      {"overlapped_freed_while_pending",
+       "reader freed after WaitForThreadpoolIoCallbacks(io, TRUE); the read completes late", 60000},
+      {"start_without_cancel",
+       "read fails at once, no CancelThreadpoolIo; then the I/O object is closed", 60000},
   };
   return all;
 }
@@ -72,6 +79,10 @@ std::string describe(DWORD code) {
       return "CRASH: access violation (0xC0000005)";
     case lab_corrupted:
       return "CORRUPT: read destroyed data";
+    case lab_freed_written:
+      return "CORRUPT: late completion wrote into freed memory";
+    case lab_no_completion:
+      return "HANG: waits for a completion that never comes";
     case lab_hang:
       return "HANG: deadlock, broken by a bounded wait";
     case WAIT_TIMEOUT:
@@ -223,7 +234,8 @@ int main(int argc, char** argv) {
     const std::wstring cycles = std::to_wstring(stress_cycles);
     const stress_row stress_rows[] = {
         {"stress_loop",
-         "load, 8 mixed async ops, free at once, wait for unload; CPU load on every core",
+         "load, 10 mixed async ops (2 pending pipe I/O), free at once, wait for unload; CPU "
+         "load on every core",
          L"raw " + cycles, L"modref " + cycles, lab_passed},
         {"stress_leak_check", "the handle check with one handle leaked per cycle on purpose", L"",
          L"modref 150 --leak-handle-on-purpose", lab_leak},

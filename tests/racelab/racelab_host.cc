@@ -11,6 +11,7 @@
 
 #include "../support/test_support.h"
 #include "com_lab.h"
+#include "io_lab.h"
 #include "lab_io.h"
 
 namespace {
@@ -59,6 +60,8 @@ int wmain(int argc, wchar_t** argv) {
   if (scenario == L"com_server_unloaded_by_com" || scenario == L"com_object_from_worker")
     return run_com_scenario(argv[1], argv[2]);                         // com_host.cc
   if (scenario == L"com_stress") return run_com_stress(argv[2], 200);  // com_host.cc
+  // The overlapped-I/O rows (io_host.cc).
+  if (is_io_scenario(scenario)) return run_io_scenario(scenario, variant);
   g_dll_name = variant == L"raw" ? L"racelab_raw.dll" : L"racelab_modref.dll";
   // The coroutine rows live in their own pair of DLLs (coroutine_scenarios_dll.cc).
   if (scenario.rfind(L"coroutine_", 0) == 0) {

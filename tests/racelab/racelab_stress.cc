@@ -1,7 +1,9 @@
 // racelab_stress.exe <modref|raw> <cycles> [--leak-handle-on-purpose]
-// The stress loop: LoadLibrary -> start 8 asynchronous operations -> FreeLibrary at once -> wait
-// (bounded) until they finished and the DLL really unloaded, `cycles` times, with a CPU-load
-// thread spinning on every core. Then checks that open handles and threads stayed flat.
+// The stress loop: LoadLibrary -> start kStressOperations asynchronous operations (two of them a
+// read and a write on a fresh named pipe) -> FreeLibrary at once -> complete the pipe operations
+// from the client end -> wait (bounded) until everything finished and the DLL really unloaded,
+// `cycles` times, with a CPU-load thread spinning on every core. Then checks that open handles and
+// threads stayed flat.
 // Exit code: 0 when every cycle unloaded and nothing grew; lab_leak (12) when a DLL never
 // unloaded or handles/threads grew; lab_hang (11) when operations never finished; a crash ends the
 // process with its exception code (the raw build is expected to crash).
@@ -25,6 +27,7 @@
 
 #include "../support/test_support.h"
 #include "lab_io.h"
+#include "lab_pipe.h"
 #include "stress_io.h"
 
 namespace {
@@ -194,12 +197,22 @@ int wmain(int argc, wchar_t** argv) {
   auto run_cycle = [&](const char* entry, int cycle) -> int {
     const std::string label = cycle < 0 ? "control cycle" : "cycle " + std::to_string(cycle);
     io.completed = 0;
+    lab_pipe pipe;  // a fresh pipe per cycle: a handle is bound to one I/O object for its life
+    if (!pipe.open(0)) return lab_setup_error;
+    io.pipe = pipe.server;
     HMODULE dll = ::LoadLibraryW(dll_path.c_str());
     if (dll == nullptr) return lab_setup_error;
     auto start = reinterpret_cast<DWORD (*)(stress_io*)>(
         reinterpret_cast<void*>(::GetProcAddress(dll, entry)));
     if (start == nullptr || start(&io) != 0) return lab_setup_error;
-    ::FreeLibrary(dll);  // at once, as careless hosts do
+    ::FreeLibrary(dll);  // at once, as careless hosts do; the DLL's read and write are pending
+    char bytes[kStressPipeBytes] = {};
+    if (pipe.client_write(bytes, kStressPipeBytes, kCycleBoundMs) != kStressPipeBytes ||
+        pipe.client_read(bytes, kStressPipeBytes, kCycleBoundMs) != kStressPipeBytes) {
+      std::printf("%s: the DLL's pipe read and write did not both take %lu bytes\n", label.c_str(),
+                  static_cast<unsigned long>(kStressPipeBytes));
+      return lab_hang;
+    }
     if (::WaitForSingleObject(io.all_done, kCycleBoundMs) != WAIT_OBJECT_0) {
       std::printf("%s: only %ld of %d operations finished within the bound\n", label.c_str(),
                   static_cast<long>(io.completed), kStressOperations);

@@ -1,18 +1,117 @@
 // racelab_stress_modref.dll / racelab_stress_raw.dll — one source, two builds. stress_start()
-// launches 8 asynchronous operations and returns at once; each operation bumps a counter in host
-// memory and the last one sets an event. The modref build mixes modref::thread, start_detached,
-// submit and a one-shot pool timer, and every operation first contends for locks (issue 9, item
-// 8): it borrows an object_pool<long> of capacity 1 sixteen times, then waits on a modref::mutex
-// until all 8 operations have arrived. So workers and pool threads block on modref's locks in
-// every cycle, after the host has freed the DLL; with absl::Mutex under object_pool each blocked
-// thread kept an Abseil identity whose cleanup is this DLL's code, and the loop failed. The raw
-// build (MODREF_STRESS_RAW) uses plain CreateThread with no pin, which must crash the stress loop
-// sooner or later.
+// launches kStressOperations (10) asynchronous operations and returns at once; each operation
+// bumps a counter in host memory and the last one sets an event. The modref build's operations
+// come from one table (kKinds below): modref::thread, start_detached, submit, a one-shot pool
+// timer, and a read and a write on a named pipe through one modref::threadpool_io, both pending
+// when the host calls FreeLibrary (the host completes them afterwards from the pipe's client
+// end). Every operation first contends for locks (issue 9, item 8): it borrows an
+// object_pool<long> of capacity 1 sixteen times, then waits on a modref::mutex until all the
+// cycle's operations have arrived. So workers and pool threads block on modref's locks in every
+// cycle, after the host has freed the DLL; with absl::Mutex under object_pool each blocked thread
+// kept an Abseil identity whose cleanup is this DLL's code, and the loop failed. The raw build
+// (MODREF_STRESS_RAW) uses plain CreateThread with no pin and a thread-pool I/O object with no
+// callback environment, which must crash the stress loop sooner or later.
 #include <windows.h>
 
 #include "stress_io.h"
 
-// The control: the same mix of 8 operations written by hand, correctly, with raw Win32 (pin before
+// One kind of operation of a cycle: start(io) starts `operations` of them. Each build's table of
+// kinds adds up to kStressOperations (checked at compile time).
+struct stress_kind {
+  const char* what;
+  int operations;
+  DWORD (*start)(stress_io* io, int operations);
+};
+
+template <int N>
+constexpr int operations_of(const stress_kind (&kinds)[N]) {
+  int total = 0;
+  for (const stress_kind& kind : kinds) total += kind.operations;
+  return total;
+}
+
+template <int N>
+DWORD start_all(const stress_kind (&kinds)[N], stress_io* io) {
+  for (const stress_kind& kind : kinds) {
+    if (DWORD error = kind.start(io, kind.operations)) return error;
+  }
+  return 0;
+}
+
+// A read and a write on the cycle's pipe through one bare thread-pool I/O object (two
+// operations). `pinned`: written correctly by hand, for the control (the object's environment
+// names this DLL, the DLL pins itself before returning, and the last completion closes the
+// object and gives the pin back with FreeLibraryWhenCallbackReturns). Not pinned: the raw pattern
+// (no environment, no pin), whose completions run after the host unloaded the DLL.
+namespace win32_pipe {
+
+struct pair {
+  OVERLAPPED read_overlapped{};  // both OVERLAPPEDs and buffers live until the last completion
+  OVERLAPPED write_overlapped{};
+  char read_buffer[kStressPipeBytes] = {};
+  char write_buffer[kStressPipeBytes] = {};
+  stress_io* io = nullptr;
+  bool pinned = false;
+  volatile LONG left = 2;  // completions still to come
+};
+
+void CALLBACK done(PTP_CALLBACK_INSTANCE instance, void* context, void*, ULONG result,
+                   ULONG_PTR bytes, PTP_IO tp_io) {
+  auto* p = static_cast<pair*>(context);
+  if (result == NO_ERROR && bytes == kStressPipeBytes) complete_one(p->io);  // else the cycle hangs
+  if (::InterlockedDecrement(&p->left) != 0) return;
+  const bool pinned = p->pinned;
+  delete p;
+  ::CloseThreadpoolIo(tp_io);  // from its own callback: the pool closes it once this returns
+  if (!pinned) return;
+  HMODULE self = nullptr;
+  ::GetModuleHandleExW(
+      GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
+      reinterpret_cast<LPCWSTR>(&done), &self);
+  ::FreeLibraryWhenCallbackReturns(instance, self);
+}
+
+// Starts one call, with StartThreadpoolIo given back when the call completes without a packet.
+bool issue(PTP_IO tp_io, BOOL call_result) {
+  if (call_result || ::GetLastError() == ERROR_IO_PENDING) return true;
+  ::CancelThreadpoolIo(tp_io);
+  return false;
+}
+
+DWORD start(stress_io* io, bool pinned) {
+  auto* p = new pair;
+  p->io = io;
+  p->pinned = pinned;
+  TP_CALLBACK_ENVIRON environment;
+  ::InitializeThreadpoolEnvironment(&environment);
+  HMODULE self = nullptr;
+  if (pinned) {
+    ::GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS, reinterpret_cast<LPCWSTR>(&done),
+                         &self);
+    ::SetThreadpoolCallbackLibrary(&environment, self);
+  }
+  PTP_IO tp_io = ::CreateThreadpoolIo(io->pipe, done, p, pinned ? &environment : nullptr);
+  ::DestroyThreadpoolEnvironment(&environment);
+  if (tp_io == nullptr) {
+    const DWORD error = ::GetLastError();
+    delete p;
+    if (self != nullptr) ::FreeLibrary(self);
+    return error;
+  }
+  ::StartThreadpoolIo(tp_io);
+  if (!issue(tp_io,
+             ::ReadFile(io->pipe, p->read_buffer, kStressPipeBytes, nullptr, &p->read_overlapped)))
+    return ::GetLastError();  // the run fails; what was started is left behind
+  ::StartThreadpoolIo(tp_io);
+  if (!issue(tp_io, ::WriteFile(io->pipe, p->write_buffer, kStressPipeBytes, nullptr,
+                                &p->write_overlapped)))
+    return ::GetLastError();
+  return 0;
+}
+
+}  // namespace win32_pipe
+
+// The control: the same mix of operations written by hand, correctly, with raw Win32 (pin before
 // returning, FreeLibraryAndExitThread, FreeLibraryWhenCallbackReturns, a callback library). The
 // stress loop runs it first to measure what the toolchain and loader cost per cycle on their own:
 // under Wine 8, a DLL that statically links libstdc++ and includes <iostream> keeps 4 handles per
@@ -87,7 +186,7 @@ extern "C" __declspec(dllexport) DWORD stress_start_control(stress_io* io) {
     due.dwHighDateTime = one_ms.HighPart;
     ::SetThreadpoolTimer(timer, &due, 0, 0);
   }
-  return 0;
+  return win32_pipe::start(io, true);  // 2 more: the pipe's read and write
 }
 
 #if defined(MODREF_STRESS_RAW)
@@ -97,10 +196,9 @@ DWORD WINAPI raw_operation(void* raw) {
   complete_one(static_cast<stress_io*>(raw));
   return 0;  // returns into this DLL's code, which the host may have unmapped already
 }
-}  // namespace
 
-extern "C" __declspec(dllexport) DWORD stress_start(stress_io* io) {
-  for (int i = 0; i < kStressOperations; ++i) {
+DWORD start_threads(stress_io* io, int operations) {
+  for (int i = 0; i < operations; ++i) {
     HANDLE h = ::CreateThread(nullptr, 0, raw_operation, io, 0, nullptr);
     if (h == nullptr) return ::GetLastError();
     ::CloseHandle(h);
@@ -108,14 +206,29 @@ extern "C" __declspec(dllexport) DWORD stress_start(stress_io* io) {
   return 0;
 }
 
+DWORD start_pipe(stress_io* io, int) { return win32_pipe::start(io, false); }
+
+constexpr stress_kind kKinds[] = {
+    {"CreateThread, no pin", kStressOperations - 2, start_threads},
+    {"pipe read + write, thread-pool I/O with no environment", 2, start_pipe},
+};
+static_assert(operations_of(kKinds) == kStressOperations);
+
+}  // namespace
+
+extern "C" __declspec(dllexport) DWORD stress_start(stress_io* io) { return start_all(kKinds, io); }
+
 #else
 
+#include <atomic>
 #include <memory>
+#include <vector>
 
 #include <modref/mutex.h>
 #include <modref/object_pool.h>
 #include <modref/thread.h>
 #include <modref/threadpool.h>
+#include <modref/threadpool_io.h>
 
 namespace {
 
@@ -154,20 +267,82 @@ struct one_shot_timer {
   modref::threadpool_timer<modref::on_destroy::dont_wait> timer;
 };
 
-DWORD start_timer(stress_io* io) {
-  auto* holder = new one_shot_timer;
-  absl::StatusOr<modref::threadpool_timer<modref::on_destroy::dont_wait> > timer =
-      modref::threadpool_timer<modref::on_destroy::dont_wait>::create([io, holder] {
-        contend_then_complete(io);
-        delete holder;
-      });
-  if (!timer.ok()) {
-    delete holder;
-    return code_of(timer.status());
+DWORD start_timers(stress_io* io, int operations) {
+  for (int i = 0; i < operations; ++i) {
+    auto* holder = new one_shot_timer;
+    absl::StatusOr<modref::threadpool_timer<modref::on_destroy::dont_wait> > timer =
+        modref::threadpool_timer<modref::on_destroy::dont_wait>::create([io, holder] {
+          contend_then_complete(io);
+          delete holder;
+        });
+    if (!timer.ok()) {
+      delete holder;
+      return code_of(timer.status());
+    }
+    holder->timer = *std::move(timer);
+    if (DWORD e = code_of(holder->timer.set(std::chrono::milliseconds(1)))) return e;
   }
-  holder->timer = *std::move(timer);
-  return code_of(holder->timer.set(std::chrono::milliseconds(1)));
+  return 0;
 }
+
+DWORD start_threads(stress_io* io, int operations) {
+  for (int i = 0; i < operations; ++i) {
+    absl::StatusOr<modref::thread> t = modref::thread::start(contend_then_complete, io);
+    if (!t.ok()) return code_of(t.status());
+    t->detach();
+  }
+  return 0;
+}
+
+DWORD start_detached(stress_io* io, int operations) {
+  for (int i = 0; i < operations; ++i) {
+    if (DWORD e = code_of(modref::start_detached(contend_then_complete, io))) return e;
+  }
+  return 0;
+}
+
+DWORD start_submits(stress_io* io, int operations) {
+  for (int i = 0; i < operations; ++i) {
+    if (DWORD e = code_of(modref::submit([io] { contend_then_complete(io); }))) return e;
+  }
+  return 0;
+}
+
+// A read and a write on the cycle's pipe through one threadpool_io, both pending at FreeLibrary.
+// The heap-held object ends from the second completion (on_destroy::dont_wait hands the closing
+// to the pool; the module stays pinned until it is done).
+struct pipe_pair {
+  modref::threadpool_io<modref::on_destroy::dont_wait> io;
+  std::atomic<int> left{2};  // completions still to come
+};
+
+DWORD start_pipe(stress_io* io, int) {
+  auto* p = new pipe_pair;
+  absl::StatusOr<modref::threadpool_io<modref::on_destroy::dont_wait> > created =
+      modref::threadpool_io<modref::on_destroy::dont_wait>::create(io->pipe);
+  if (!created.ok()) {
+    delete p;
+    return code_of(created.status());
+  }
+  p->io = *std::move(created);
+  auto done = [io, p](absl::StatusOr<size_t> bytes, std::vector<char>) {
+    if (bytes.ok() && *bytes == kStressPipeBytes) contend_then_complete(io);  // else: hangs
+    // acq_rel: the last completion sees everything the other one did before it deletes.
+    if (p->left.fetch_sub(1, std::memory_order_acq_rel) == 1) delete p;
+  };
+  if (DWORD e = code_of(p->io.read(0, std::vector<char>(kStressPipeBytes), done).status()))
+    return e;  // the run fails; the object stays with its read pending
+  return code_of(p->io.write(0, std::vector<char>(kStressPipeBytes, 'w'), done).status());
+}
+
+constexpr stress_kind kKinds[] = {
+    {"modref::thread", 2, start_threads},
+    {"modref::start_detached", 2, start_detached},
+    {"modref::submit", 2, start_submits},
+    {"one-shot threadpool_timer", 2, start_timers},
+    {"threadpool_io: pipe read + write pending at FreeLibrary", 2, start_pipe},
+};
+static_assert(operations_of(kKinds) == kStressOperations);
 
 }  // namespace
 
@@ -179,16 +354,6 @@ extern "C" __declspec(dllexport) void stress_activity(long* contexts, long* pins
   *pins = now.live_pins;
 }
 
-extern "C" __declspec(dllexport) DWORD stress_start(stress_io* io) {
-  for (int i = 0; i < 2; ++i) {
-    absl::StatusOr<modref::thread> t = modref::thread::start(contend_then_complete, io);
-    if (!t.ok()) return code_of(t.status());
-    t->detach();
-    if (DWORD e = code_of(modref::start_detached(contend_then_complete, io))) return e;
-    if (DWORD e = code_of(modref::submit([io] { contend_then_complete(io); }))) return e;
-    if (DWORD e = start_timer(io)) return e;
-  }
-  return 0;
-}
+extern "C" __declspec(dllexport) DWORD stress_start(stress_io* io) { return start_all(kKinds, io); }
 
 #endif

@@ -4,11 +4,20 @@
 
 #include <windows.h>
 
-inline constexpr int kStressOperations = 8;
+// The operations of one cycle: stress_dll.cc's table of operation kinds adds up to this.
+inline constexpr int kStressOperations = 10;
+
+// The bytes of each pipe read and write (the host writes what the DLL reads and reads what the
+// DLL writes).
+inline constexpr DWORD kStressPipeBytes = 64;
 
 struct stress_io {
   volatile LONG completed = 0;  // operations finished in this cycle
   HANDLE all_done = nullptr;    // auto-reset: set by the operation that completes the cycle
+  // The server end of this cycle's named pipe (overlapped, no buffer, owned by the host): the DLL
+  // starts a read and a write on it, which stay pending until the host, after FreeLibrary, writes
+  // and reads kStressPipeBytes at the client end.
+  HANDLE pipe = nullptr;
 };
 
 // Called by each operation: the last of the cycle wakes the host.
