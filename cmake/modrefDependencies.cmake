@@ -30,6 +30,17 @@ function(modref_find_abseil)
     endif()
     # Abseil is linked statically into every module that uses modref.
     set(BUILD_SHARED_LIBS OFF)
+    if(CMAKE_SYSTEM_NAME STREQUAL "Linux")
+      # On Linux that module is often a .so: Abseil's objects must be position-independent, and
+      # GCC must not give their inline variables and static locals STB_GNU_UNIQUE binding (one
+      # such symbol and glibc never unloads the .so: measured on linux-tsan, the race lab's
+      # racelab_modref.so had 8, Abseil's CallOnceImpl guards and Status::kMovedFromString, and
+      # stayed mapped after its last dlclose). Function scope: only Abseil's build sees these.
+      set(CMAKE_POSITION_INDEPENDENT_CODE ON)
+      if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+        string(APPEND CMAKE_CXX_FLAGS " -fno-gnu-unique")
+      endif()
+    endif()
     add_subdirectory("${MODREF_ABSEIL_SOURCE_DIR}" "${CMAKE_BINARY_DIR}/_deps/abseil" ${exclude} SYSTEM)
   else()
     find_package(absl CONFIG REQUIRED)
