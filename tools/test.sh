@@ -6,14 +6,17 @@
 #
 #   MODREF_LEGS="format windows-mingw-x86" tools/test.sh   # a subset (MODREF_PRESETS also works)
 #
-# How it spends a 2-core machine: first every leg is built, one after the other, each with every
-# core (a build left alone is the fastest use of the cores). Then the test suites run in two
-# lanes side by side: the Windows legs one after the other in the "wine" lane (never two at once:
-# each race lab's stress loop keeps every core busy on purpose, and two of them would each take
-# twice as long), and the Linux legs one after the other in the "native" lane. A Windows leg's
-# tests run in a Wine prefix of its own with its own wineserver (tools/wine-session.sh), stopped
-# when its tests end. Each leg's output goes to build/<leg>/ctest.log and is printed, in leg
-# order, once that leg is done, so legs never interleave their output.
+# How it spends a 2-core machine: the legs are built one after the other, each with every core.
+# The test suites run in two lanes: the Windows legs one after the other in the "wine" lane (never
+# two at once: each race lab's stress loop keeps every core busy on purpose, and two of them would
+# each take twice as long), and the Linux legs one after the other in the "native" lane. A leg's
+# tests start as soon as its own build is done (and the lane's earlier legs are tested), while
+# the next legs build: Wine tests spend much of their time waiting (process start-up through
+# wineserver, events, pool wake-ups), and the builds fill those gaps. MODREF_OVERLAP=0 waits for
+# every build before any test, as before. A Windows leg's tests run in a Wine prefix of its own
+# with its own wineserver (tools/wine-session.sh), stopped when its tests end. Each leg's output
+# goes to build/<leg>/ctest.log and is printed, in leg order, after the builds, once that leg is
+# done, so legs never interleave their output.
 set -uo pipefail
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -78,28 +81,6 @@ if [ -n "$selected" ]; then
   done
 fi
 
-# Build phase: one leg at a time, each with every core.
-for name in "${names[@]}"; do
-  start=$(now)
-  if declare -F "build_$name" >/dev/null; then
-    say "step: $name"
-    if "build_$name"; then result[$name]=ok; else result[$name]="FAILED (build)"; fi
-  else
-    say "configure + build: $name"
-    log="build/$name.configure.log"
-    if ! cmake --preset "$name" >"$log" 2>&1; then
-      tail -n 30 "$log"
-      result[$name]="FAILED (configure)"
-    elif rm -f "$log" && ! cmake --build --preset "$name"; then
-      result[$name]="FAILED (build)"
-    else
-      result[$name]=ok
-    fi
-  fi
-  build_seconds[$name]=$(($(now) - start))
-  echo "$name: build phase ${build_seconds[$name]} s"
-done
-
 # One leg's tests, run in the background: output to build/<leg>/ctest.log, outcome to
 # build/<leg>/ctest.outcome ("<exit status> <seconds> <passed> <failed>").
 run_leg_tests() {
@@ -132,6 +113,7 @@ report_leg_tests() {
   say "test: $name"
   cat "$dir/ctest.log"
   read -r status seconds passed nfail <"$dir/ctest.outcome"
+  [ "$status" = skipped ] && return  # its build failed: nothing was tested
   test_seconds[$name]=$seconds
   total_passed=$((total_passed + passed))
   total_failed=$((total_failed + nfail))
@@ -146,26 +128,72 @@ report_leg_tests() {
   echo "$name: tests ${seconds} s"
 }
 
-# Test phase: the lanes side by side, each running its legs one after the other.
-total_passed=0
-total_failed=0
+# The lanes' queues: the legs with tests, in build order. Each lane starts now (or after the build
+# phase with MODREF_OVERLAP=0) and tests its legs one after the other, each once its build has
+# written build/<leg>.build-outcome ("ok" or why not).
 queue=()
 lanes=()
 for name in "${names[@]}"; do
+  rm -f "build/$name.build-outcome" "build/$name/ctest.outcome"  # none left from a last run
   [ "${lane_of[$name]}" = - ] && continue
-  [ "${result[$name]}" = ok ] || continue
   queue+=("$name")
   [[ " ${lanes[*]-} " == *" ${lane_of[$name]} "* ]] || lanes+=("${lane_of[$name]}")
 done
-for name in "${queue[@]}"; do rm -f "build/$name/ctest.outcome"; done  # none left from a last run
+overlap=${MODREF_OVERLAP:-1}
 lane_pids=()
+start_lanes() {
+  local lane
+  for lane in "${lanes[@]}"; do
+    (
+      for name in "${queue[@]}"; do
+        [ "${lane_of[$name]}" = "$lane" ] || continue
+        until [ -f "build/$name.build-outcome" ]; do
+          kill -0 "$script_pid" 2>/dev/null || exit 1  # the script itself was stopped
+          sleep 2
+        done
+        if [ "$(cat "build/$name.build-outcome")" = ok ]; then
+          run_leg_tests "$name"
+        else
+          mkdir -p "build/$name"
+          echo "not tested: $(cat "build/$name.build-outcome")" >"build/$name/ctest.log"
+          echo "skipped 0 0 0" >"build/$name/ctest.outcome"
+        fi
+      done
+    ) &
+    lane_pids+=($!)
+  done
+}
+script_pid=$$
+
+# Build phase: one leg at a time, each with every core.
+[ "$overlap" = 0 ] || start_lanes
+for name in "${names[@]}"; do
+  start=$(now)
+  if declare -F "build_$name" >/dev/null; then
+    say "step: $name"
+    if "build_$name"; then result[$name]=ok; else result[$name]="FAILED (build)"; fi
+  else
+    say "configure + build: $name"
+    log="build/$name.configure.log"
+    if ! cmake --preset "$name" >"$log" 2>&1; then
+      tail -n 30 "$log"
+      result[$name]="FAILED (configure)"
+    elif rm -f "$log" && ! cmake --build --preset "$name"; then
+      result[$name]="FAILED (build)"
+    else
+      result[$name]=ok
+    fi
+  fi
+  build_seconds[$name]=$(($(now) - start))
+  echo "${result[$name]}" >"build/$name.build-outcome"
+  echo "$name: build phase ${build_seconds[$name]} s"
+done
+
+# Test phase: the lanes (started above, or now) run side by side, each its legs one after the other.
+[ "$overlap" != 0 ] || start_lanes
+total_passed=0
+total_failed=0
 for lane in "${lanes[@]}"; do
-  (
-    for name in "${queue[@]}"; do
-      [ "${lane_of[$name]}" = "$lane" ] && run_leg_tests "$name"
-    done
-  ) &
-  lane_pids+=($!)
   say "lane $lane: tests of $(for n in "${queue[@]}"; do [ "${lane_of[$n]}" = "$lane" ] && printf '%s ' "$n"; done)"
 done
 for name in "${queue[@]}"; do  # reported in leg order, each once it is done
