@@ -308,6 +308,45 @@ TEST(Awaitables, StopRequestResumesAPendingTimerPromptly) {
   EXPECT_EQ(reason.load(), static_cast<int>(modref::wake_reason::cancelled));
 }
 
+// The forced interleaving behind the x86 leg's hang: the requesting thread is held inside the
+// stop callback, after its last touch of the awaiter, until the cancelled coroutine has finished.
+// The coroutine must be able to finish meanwhile: nothing on the pool thread may wait for the
+// requester to leave the callback. (A pool thread that destroys the std::stop_callback while the
+// callback runs on the requester waits for it inside ~stop_callback; libstdc++ 12 without a futex
+// -- MinGW -- does that wait on a condition variable that can lose its wake-up, which hung the
+// x86 leg once in seven runs.)
+struct requester_hold {
+  static inline HANDLE finished = nullptr;  // set by the coroutine as its last act
+  static inline std::atomic<bool> saw_finish{false};
+  static void hold() { saw_finish = ::WaitForSingleObject(finished, kBoundMs) == WAIT_OBJECT_0; }
+};
+
+TEST(Awaitables, StopRequestResumesWhileTheRequesterIsStillInsideTheStopCallback) {
+  const settles_at_end settles;
+  std::stop_source stop;
+  event waiting, done;
+  std::atomic<int> reason{-1};
+  requester_hold::finished = done.get();
+  requester_hold::saw_finish = false;
+  [](std::stop_token token, const event& waiting, const event& done,
+     std::atomic<int>* reason) -> modref::fire_and_forget {
+    waiting.set();
+    // An hour: only the stop request can end this wait within the test's bound.
+    modref::wake_result woke = co_await modref::resume_after(std::chrono::hours(1), token);
+    *reason = static_cast<int>(woke.reason);
+    done.set();
+  }(stop.get_token(), waiting, done, &reason);
+  ASSERT_TRUE(waiting.wait());
+  coro_seams().after_stop_callback.store(&requester_hold::hold);
+  stop.request_stop();  // returns once hold() has seen the coroutine finish (or after the bound)
+  coro_seams().after_stop_callback.store(nullptr);
+  EXPECT_TRUE(requester_hold::saw_finish.load())
+      << "the cancelled coroutine could not finish while the requester was inside the stop "
+         "callback: the pool thread waited for the requester";
+  ASSERT_TRUE(done.wait());
+  EXPECT_EQ(reason.load(), static_cast<int>(modref::wake_reason::cancelled));
+}
+
 TEST(Awaitables, StopRequestResumesAPendingSignalWait) {
   const settles_at_end settles;
   std::stop_source stop;

@@ -53,6 +53,9 @@ struct coro_test_seams {
   std::atomic<long> handed_to_releaser{0};  // pins given to a releaser callback
   std::atomic<long> leaked_at_termination{0};
   std::atomic<DWORD> fail_next_releaser{0};  // the next releaser submission fails
+  // Called by a waiting awaitable's stop callback as its last act, on the requesting thread,
+  // after it has touched the awaiter for the last time (tests hold the requester there).
+  std::atomic<void (*)()> after_stop_callback{nullptr};
 };
 inline constinit coro_test_seams g_coro_test_seams;
 #endif
