@@ -268,6 +268,19 @@ inline void coro_deallocate(void* frame, std::size_t size) noexcept {
   coro_release(std::move(pin));  // the frame is gone: the pin is the last thing to go
 }
 
+// detail::coro_opaque(frame)
+// Returns `frame` through a volatile round trip, so that the compiler no longer knows it is the
+// frame its coroutine allocated. Every handle a modref promise hands out, and the handle through
+// which a fire_and_forget destroys itself, passes through here: clang (16) otherwise elides the
+// allocation of a frame it can prove ends inside the call (a coroutine that never suspends, a
+// task destroyed by its caller) and puts it on the caller's stack, and then operator new -- the
+// pin and the activity() count -- never runs (docs/design.md, "Frames are never elided"). One
+// store and one load; MSVC and GCC lose nothing they did before.
+inline void* coro_opaque(void* frame) noexcept {
+  void* volatile hidden = frame;
+  return hidden;
+}
+
 // detail::coro_promise_base
 // What every modref promise has: the module that instantiated it, compared when a task is
 // awaited to decide whether the awaiter's pin covers it. (The frame's count and pin are in its
