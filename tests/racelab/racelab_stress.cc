@@ -1,14 +1,14 @@
 // racelab_stress.exe <modref|raw> <cycles> [--leak-handle-on-purpose]
-// The stress loop: LoadLibrary -> start 8 asynchronous operations -> FreeLibrary at once -> wait
-// (bounded) until they finished and the DLL really unloaded, `cycles` times, with a CPU-load
-// thread spinning on every core. Then checks that open handles and threads stayed flat.
-// Exit code: 0 when every cycle unloaded and nothing grew; lab_leak (12) when a DLL never
-// unloaded or handles/threads grew; lab_hang (11) when operations never finished; a crash ends the
-// process with its exception code (the raw build is expected to crash).
-// A cycle whose DLL is still loaded after 20 s is explained on the spot (the loader's count, and
-// what modref still holds in the DLL) and then given 100 s more: unloading late is reported as
-// slow, never unloading is a leak. Every line goes to standard output, which the race lab keeps
-// and prints under the row when the row fails.
+// The stress loop: LoadLibrary -> start kStressOperations (10) asynchronous operations ->
+// FreeLibrary at once -> wait (bounded) until they finished and the DLL really unloaded, `cycles`
+// times, with a CPU-load thread spinning on every core. Then checks that open handles and threads
+// stayed flat. Exit code: 0 when every cycle unloaded and nothing grew; lab_leak (12) when a DLL
+// never unloaded or handles/threads grew; lab_hang (11) when operations never finished; a crash
+// ends the process with its exception code (the raw build is expected to crash). A cycle whose DLL
+// is still loaded after 20 s is explained on the spot (the loader's count, and what modref still
+// holds in the DLL) and then given 100 s more: unloading late is reported as slow, never unloading
+// is a leak. Every line goes to standard output, which the race lab keeps and prints under the row
+// when the row fails.
 // --leak-handle-on-purpose leaks one event per cycle: the handle check must then turn red.
 #include <windows.h>
 #include <tlhelp32.h>

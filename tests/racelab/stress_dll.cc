@@ -1,18 +1,23 @@
 // racelab_stress_modref.dll / racelab_stress_raw.dll — one source, two builds. stress_start()
-// launches 8 asynchronous operations and returns at once; each operation bumps a counter in host
-// memory and the last one sets an event. The modref build mixes modref::thread, start_detached,
-// submit and a one-shot pool timer, and every operation first contends for locks (issue 9, item
-// 8): it borrows an object_pool<long> of capacity 1 sixteen times, then waits on a modref::mutex
-// until all 8 operations have arrived. So workers and pool threads block on modref's locks in
-// every cycle, after the host has freed the DLL; with absl::Mutex under object_pool each blocked
-// thread kept an Abseil identity whose cleanup is this DLL's code, and the loop failed. The raw
-// build (MODREF_STRESS_RAW) uses plain CreateThread with no pin, which must crash the stress loop
-// sooner or later.
+// launches kStressOperations asynchronous operations (stress_io.h: two of each stress_kind) and
+// returns at once; each operation bumps a counter in host memory and the last one sets an event.
+// The modref build mixes modref::thread, start_detached, submit, a one-shot pool timer and a
+// fire_and_forget coroutine that is suspended in resume_background / resume_after when the host
+// frees the DLL (its frame must keep the DLL loaded, and the DLL must unload after it), and every
+// operation first contends for locks (issue 9, item 8): it borrows an object_pool<long> of
+// capacity 1 sixteen times, then waits on a modref::mutex until all operations have arrived. So
+// workers and pool threads block on modref's locks in every cycle, after the host has freed the
+// DLL; with absl::Mutex under object_pool each blocked thread kept an Abseil identity whose cleanup
+// is this DLL's code, and the loop failed. The raw build (MODREF_STRESS_RAW) uses plain
+// CreateThread with no pin, which must crash the stress loop sooner or later.
 #include <windows.h>
+
+#include <cstddef>
+#include <iterator>
 
 #include "stress_io.h"
 
-// The control: the same mix of 8 operations written by hand, correctly, with raw Win32 (pin before
+// The control: the same mix of operations written by hand, correctly, with raw Win32 (pin before
 // returning, FreeLibraryAndExitThread, FreeLibraryWhenCallbackReturns, a callback library). The
 // stress loop runs it first to measure what the toolchain and loader cost per cycle on their own:
 // under Wine 8, a DLL that statically links libstdc++ and includes <iostream> keeps 4 handles per
@@ -64,28 +69,45 @@ void CALLBACK timer_operation(PTP_CALLBACK_INSTANCE, void* raw, PTP_TIMER timer)
   ::TrySubmitThreadpoolCallback(close_timer, timer, nullptr);  // inherits this callback's pin
 }
 
+DWORD start_thread(stress_io* io) {
+  pin_self();
+  HANDLE h = ::CreateThread(nullptr, 0, thread_operation, io, 0, nullptr);
+  if (h == nullptr) return ::GetLastError();
+  ::CloseHandle(h);
+  return 0;
+}
+
+DWORD start_pool(stress_io* io) {
+  pin_self();
+  return ::TrySubmitThreadpoolCallback(pool_operation, io, nullptr) ? 0 : ::GetLastError();
+}
+
+DWORD start_timer(stress_io* io) {
+  pin_self();
+  PTP_TIMER timer = ::CreateThreadpoolTimer(timer_operation, io, nullptr);
+  if (timer == nullptr) return ::GetLastError();
+  FILETIME due{};
+  ULARGE_INTEGER one_ms;
+  one_ms.QuadPart = static_cast<ULONGLONG>(-10000LL);  // relative: 1 ms
+  due.dwLowDateTime = one_ms.LowPart;
+  due.dwHighDateTime = one_ms.HighPart;
+  ::SetThreadpoolTimer(timer, &due, 0, 0);
+  return 0;
+}
+
+// One starter per stress_kind, in its order: modref::thread and start_detached as threads,
+// submit as a pool callback, the coroutine (a pool hop, then a timer) as a timer.
+constexpr DWORD (*kStarters[])(stress_io*) = {start_thread, start_thread, start_pool, start_timer,
+                                              start_timer};
+static_assert(std::size(kStarters) == static_cast<std::size_t>(stress_kind::count));
+
 }  // namespace control
 
 extern "C" __declspec(dllexport) DWORD stress_start_control(stress_io* io) {
-  for (int i = 0; i < 2; ++i) {
-    for (int t = 0; t < 2; ++t) {  // as modref::thread and start_detached
-      control::pin_self();
-      HANDLE h = ::CreateThread(nullptr, 0, control::thread_operation, io, 0, nullptr);
-      if (h == nullptr) return ::GetLastError();
-      ::CloseHandle(h);
+  for (int round = 0; round < kStressRounds; ++round) {
+    for (auto start : control::kStarters) {
+      if (DWORD e = start(io)) return e;
     }
-    control::pin_self();
-    if (!::TrySubmitThreadpoolCallback(control::pool_operation, io, nullptr))
-      return ::GetLastError();
-    control::pin_self();
-    PTP_TIMER timer = ::CreateThreadpoolTimer(control::timer_operation, io, nullptr);
-    if (timer == nullptr) return ::GetLastError();
-    FILETIME due{};
-    ULARGE_INTEGER one_ms;
-    one_ms.QuadPart = static_cast<ULONGLONG>(-10000LL);  // relative: 1 ms
-    due.dwLowDateTime = one_ms.LowPart;
-    due.dwHighDateTime = one_ms.HighPart;
-    ::SetThreadpoolTimer(timer, &due, 0, 0);
   }
   return 0;
 }
@@ -110,8 +132,11 @@ extern "C" __declspec(dllexport) DWORD stress_start(stress_io* io) {
 
 #else
 
+#include <chrono>
 #include <memory>
+#include <system_error>
 
+#include <modref/coroutine.h>
 #include <modref/mutex.h>
 #include <modref/object_pool.h>
 #include <modref/thread.h>
@@ -169,6 +194,40 @@ DWORD start_timer(stress_io* io) {
   return code_of(holder->timer.set(std::chrono::milliseconds(1)));
 }
 
+// Suspended in one of the two awaits when the host frees the DLL: only the frame's pin and the
+// awaitables' callback environments keep the DLL loaded until the coroutine has finished.
+modref::fire_and_forget coroutine_operation(stress_io* io) {
+  co_await modref::resume_background();
+  (void)co_await modref::resume_after(std::chrono::milliseconds(1));
+  contend_then_complete(io);
+}
+
+DWORD start_thread(stress_io* io) {
+  absl::StatusOr<modref::thread> t = modref::thread::start(contend_then_complete, io);
+  if (!t.ok()) return code_of(t.status());
+  t->detach();
+  return 0;
+}
+DWORD start_detached(stress_io* io) {
+  return code_of(modref::start_detached(contend_then_complete, io));
+}
+DWORD start_submit(stress_io* io) {
+  return code_of(modref::submit([io] { contend_then_complete(io); }));
+}
+DWORD start_coroutine(stress_io* io) {
+  try {
+    coroutine_operation(io);  // pins before it returns, or throws
+    return 0;
+  } catch (const std::system_error& e) {
+    return static_cast<DWORD>(e.code().value());
+  }
+}
+
+// One starter per stress_kind, in its order.
+constexpr DWORD (*kStarters[])(stress_io*) = {start_thread, start_detached, start_submit,
+                                              start_timer, start_coroutine};
+static_assert(std::size(kStarters) == static_cast<std::size_t>(stress_kind::count));
+
 }  // namespace
 
 // What modref still holds in this module, for the stress loop's report when a cycle does not
@@ -180,13 +239,10 @@ extern "C" __declspec(dllexport) void stress_activity(long* contexts, long* pins
 }
 
 extern "C" __declspec(dllexport) DWORD stress_start(stress_io* io) {
-  for (int i = 0; i < 2; ++i) {
-    absl::StatusOr<modref::thread> t = modref::thread::start(contend_then_complete, io);
-    if (!t.ok()) return code_of(t.status());
-    t->detach();
-    if (DWORD e = code_of(modref::start_detached(contend_then_complete, io))) return e;
-    if (DWORD e = code_of(modref::submit([io] { contend_then_complete(io); }))) return e;
-    if (DWORD e = start_timer(io)) return e;
+  for (int round = 0; round < kStressRounds; ++round) {
+    for (auto start : kStarters) {
+      if (DWORD e = start(io)) return e;
+    }
   }
   return 0;
 }

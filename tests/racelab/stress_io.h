@@ -4,7 +4,11 @@
 
 #include <windows.h>
 
-inline constexpr int kStressOperations = 8;
+// The kinds of operation every cycle starts, kStressRounds of each; stress_dll.cc keeps one table
+// of starters per build in this order (a new kind: one line here, one entry in each table).
+enum class stress_kind { thread, detached, submit, timer, coroutine, count };
+inline constexpr int kStressRounds = 2;
+inline constexpr int kStressOperations = kStressRounds * static_cast<int>(stress_kind::count);
 
 struct stress_io {
   volatile LONG completed = 0;  // operations finished in this cycle

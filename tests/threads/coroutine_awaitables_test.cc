@@ -52,19 +52,22 @@ TEST(Awaitables, ResumeOnSignalSignalledAndTimedOut) {
   EXPECT_EQ(t(never.get(), milliseconds(20)).get().reason, modref::wake_reason::timed_out);
 }
 
+// Sets `waiting`, then waits an hour on a timer (only the stop request can end that wait within
+// the test's bound), records why it woke in `*reason` and sets `done`.
+modref::fire_and_forget wait_an_hour(std::stop_token token, const event& waiting, const event& done,
+                                     std::atomic<int>* reason) {
+  waiting.set();
+  modref::wake_result woke = co_await modref::resume_after(std::chrono::hours(1), token);
+  *reason = static_cast<int>(woke.reason);
+  done.set();
+}
+
 TEST(Awaitables, StopRequestResumesAPendingTimerPromptly) {
   const settles_at_end settles;
   std::stop_source stop;
   event waiting, done;
   std::atomic<int> reason{-1};
-  [](std::stop_token token, const event& waiting, const event& done,
-     std::atomic<int>* reason) -> modref::fire_and_forget {
-    waiting.set();
-    // An hour: only the stop request can end this wait within the test's bound.
-    modref::wake_result woke = co_await modref::resume_after(std::chrono::hours(1), token);
-    *reason = static_cast<int>(woke.reason);
-    done.set();
-  }(stop.get_token(), waiting, done, &reason);
+  wait_an_hour(stop.get_token(), waiting, done, &reason);
   ASSERT_TRUE(waiting.wait());
   EXPECT_FALSE(done.is_set());
   stop.request_stop();
@@ -92,14 +95,7 @@ TEST(Awaitables, StopRequestResumesWhileTheRequesterIsStillInsideTheStopCallback
   std::atomic<int> reason{-1};
   requester_hold::finished = done.get();
   requester_hold::saw_finish = false;
-  [](std::stop_token token, const event& waiting, const event& done,
-     std::atomic<int>* reason) -> modref::fire_and_forget {
-    waiting.set();
-    // An hour: only the stop request can end this wait within the test's bound.
-    modref::wake_result woke = co_await modref::resume_after(std::chrono::hours(1), token);
-    *reason = static_cast<int>(woke.reason);
-    done.set();
-  }(stop.get_token(), waiting, done, &reason);
+  wait_an_hour(stop.get_token(), waiting, done, &reason);
   ASSERT_TRUE(waiting.wait());
   coro_seams().after_stop_callback.store(&requester_hold::hold);
   stop.request_stop();  // returns once hold() has seen the coroutine finish (or after the bound)

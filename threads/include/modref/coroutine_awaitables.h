@@ -35,8 +35,11 @@
 // Cancellation: resume_after and resume_on_signal take an optional std::stop_token. A stop
 // request claims the wake-up (the timer or wait loses), disarms the pool object, waits for any of
 // its callbacks that had already started, and resumes the coroutine on a modref pool callback
-// with wake_result::cancelled(). A token already stopped when the co_await starts does not
-// suspend at all.
+// with wake_result::cancelled(). A token already stopped when the co_await starts (or stopped
+// while it registers) does not suspend at all. The requesting thread runs a few instructions of
+// this module after it has queued the resumption: a host that requests the stop from its own
+// module after it has FreeLibrary'd this one holds a reference across request_stop()
+// (docs/design.md, "Stop callbacks").
 //
 // Lifetime: the awaitable lives in the awaiting frame; its pool object is closed before the
 // coroutine continues. A custom pool given through threadpool_options must outlive the await.
