@@ -1,8 +1,9 @@
 // racelab_stress_modref.dll / racelab_stress_raw.dll — one source, two builds. stress_start()
-// launches kStressOperations (10) asynchronous operations and returns at once; each operation
+// launches kStressOperations (12) asynchronous operations and returns at once; each operation
 // bumps a counter in host memory and the last one sets an event. The modref build's operations
 // come from one table (kKinds below): modref::thread, start_detached, submit, a one-shot pool
-// timer, and a read and a write on a named pipe through one modref::threadpool_io, both pending
+// timer, a fire_and_forget coroutine suspended in resume_background / resume_after, and a read
+// and a write on a named pipe through one modref::threadpool_io, both pending
 // when the host calls FreeLibrary (the host completes them afterwards from the pipe's client
 // end). Every operation first contends for locks (issue 9, item 8): it borrows an
 // object_pool<long> of capacity 1 sixteen times, then waits on a modref::mutex until all the
@@ -186,6 +187,19 @@ extern "C" __declspec(dllexport) DWORD stress_start_control(stress_io* io) {
     due.dwHighDateTime = one_ms.HighPart;
     ::SetThreadpoolTimer(timer, &due, 0, 0);
   }
+  // The coroutines' counterparts: a pool callback hop, then a timer; written by hand that is one
+  // more pinned one-shot timer each (the control measures loader cost, not the coroutine).
+  for (int i = 0; i < 2; ++i) {
+    control::pin_self();
+    PTP_TIMER timer = ::CreateThreadpoolTimer(control::timer_operation, io, nullptr);
+    if (timer == nullptr) return ::GetLastError();
+    FILETIME due{};
+    ULARGE_INTEGER one_ms;
+    one_ms.QuadPart = static_cast<ULONGLONG>(-10000LL);  // relative: 1 ms
+    due.dwLowDateTime = one_ms.LowPart;
+    due.dwHighDateTime = one_ms.HighPart;
+    ::SetThreadpoolTimer(timer, &due, 0, 0);
+  }
   return win32_pipe::start(io, true);  // 2 more: the pipe's read and write
 }
 
@@ -222,8 +236,10 @@ extern "C" __declspec(dllexport) DWORD stress_start(stress_io* io) { return star
 
 #include <atomic>
 #include <memory>
+#include <system_error>
 #include <vector>
 
+#include <modref/coroutine.h>
 #include <modref/mutex.h>
 #include <modref/object_pool.h>
 #include <modref/thread.h>
@@ -335,12 +351,32 @@ DWORD start_pipe(stress_io* io, int) {
   return code_of(p->io.write(0, std::vector<char>(kStressPipeBytes, 'w'), done).status());
 }
 
+// Suspended in one of the two awaits when the host frees the DLL: only the frame's pin and the
+// awaitables' callback environments keep the DLL loaded until the coroutine has finished.
+modref::fire_and_forget coroutine_operation(stress_io* io) {
+  co_await modref::resume_background();
+  (void)co_await modref::resume_after(std::chrono::milliseconds(1));
+  contend_then_complete(io);
+}
+
+DWORD start_coroutines(stress_io* io, int operations) {
+  for (int i = 0; i < operations; ++i) {
+    try {
+      coroutine_operation(io);  // pins before it returns, or throws
+    } catch (const std::system_error& e) {
+      return static_cast<DWORD>(e.code().value());
+    }
+  }
+  return 0;
+}
+
 constexpr stress_kind kKinds[] = {
     {"modref::thread", 2, start_threads},
     {"modref::start_detached", 2, start_detached},
     {"modref::submit", 2, start_submits},
     {"one-shot threadpool_timer", 2, start_timers},
     {"threadpool_io: pipe read + write pending at FreeLibrary", 2, start_pipe},
+    {"fire_and_forget: resume_background, then resume_after(1 ms)", 2, start_coroutines},
 };
 static_assert(operations_of(kKinds) == kStressOperations);
 

@@ -5,7 +5,7 @@
 #include <windows.h>
 
 // The operations of one cycle: stress_dll.cc's table of operation kinds adds up to this.
-inline constexpr int kStressOperations = 10;
+inline constexpr int kStressOperations = 12;
 
 // The bytes of each pipe read and write (the host writes what the DLL reads and reads what the
 // DLL writes).

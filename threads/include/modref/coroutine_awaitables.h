@@ -35,17 +35,21 @@
 // Cancellation: resume_after and resume_on_signal take an optional std::stop_token. A stop
 // request claims the wake-up (the timer or wait loses), disarms the pool object, waits for any of
 // its callbacks that had already started, and resumes the coroutine on a modref pool callback
-// with wake_result::cancelled(). A token already stopped when the co_await starts does not
-// suspend at all.
+// with wake_result::cancelled(). A token already stopped when the co_await starts (or stopped
+// while it registers) does not suspend at all. The requesting thread runs a few instructions of
+// this module after it has queued the resumption: a host that requests the stop from its own
+// module after it has FreeLibrary'd this one holds a reference across request_stop()
+// (docs/design.md, "Stop callbacks").
 //
 // Lifetime: the awaitable lives in the awaiting frame; its pool object is closed before the
 // coroutine continues. A custom pool given through threadpool_options must outlive the await.
 //
 // Thread safety / memory ordering: one atomic claim decides between the pool callback and the
 // stop callback (acq_rel compare-exchange: the winner sees the awaiter as the awaiting thread
-// left it); one atomic count of two shares decides who resumes (acq_rel: the last one to finish
-// its part sees everything the other did). std::stop_callback's destructor waits for a stop
-// callback running on another thread, so the awaiter outlives every callback that touches it.
+// left it); one atomic count of the resumption's parts decides who resumes (acq_rel: the last one
+// to finish its part sees everything the others did); one atomic state decides who destroys the
+// stop callback: the requesting thread inside its own invocation once that has started, so that
+// no thread ever waits in ~stop_callback for another (docs/design.md, "Stop callbacks").
 #ifndef MODREF_COROUTINE_AWAITABLES_H_
 #define MODREF_COROUTINE_AWAITABLES_H_
 
@@ -142,10 +146,19 @@ struct coro_wait_traits {
 
 // detail::pool_wait_awaiter<Traits>
 // A one-shot pool timer or wait plus an optional stop callback; whoever claims the wake-up first
-// (the pool callback or the stop request) decides the result. The resumption happens once both
-// the awaiting thread has finished arming everything and the winner has done its part: by the
-// winner's callback (the usual case), or, when the winner was faster than the arming, by
-// await_suspend returning false (the coroutine continues on the awaiting thread).
+// (the pool callback or the stop request) decides the result. The coroutine is resumed by
+// whoever finishes the last of its parts: the awaiting thread's arming, the winner's wake-up and,
+// with a stop token, the disposal of the stop callback. That is the winning pool callback (the
+// usual case), a resumption callback queued by the stop request, or, when the others were faster
+// than the arming, await_suspend returning false (the coroutine continues on the awaiting thread).
+//
+// The stop callback is never destroyed by one thread while it runs on another (docs/design.md,
+// "Stop callbacks"): once its invocation has started, the requesting thread destroys it inside
+// that invocation (the standard lets a stop_callback be destroyed by its own callback without
+// blocking); any other thread destroys it only after claiming it before it started, with no stop
+// requested. ~stop_callback on another thread would wait for the invocation to return, and
+// libstdc++ 12 without a futex (MinGW) does that wait on a condition variable whose wake-up can be
+// lost (notified without its mutex) or, across modules linked with -static, never sent to it.
 template <class Traits>
 class pool_wait_awaiter {
   using handle_type = typename Traits::handle_type;
@@ -169,8 +182,9 @@ class pool_wait_awaiter {
   }
 
  protected:
-  // Creates and arms the pool object through `create` / `arm`, then registers the stop callback.
-  // Returns what await_suspend returns.
+  // Creates the pool object through `create`, registers the stop callback, then arms the object
+  // through `arm` (after the registration, so that only a stop request can race it). Returns
+  // what await_suspend returns.
   template <class Create, class Arm>
   bool suspend(std::coroutine_handle<> awaiting, Create create, Arm arm) noexcept {
     refusal_ = coro_may_suspend();
@@ -185,14 +199,30 @@ class pool_wait_awaiter {
       error_ = ::GetLastError();
       return false;
     }
-    arm(object_);
     if (stop_.stop_possible()) {
-      // May run on_stop() right here, on this thread, if a stop is already requested.
+      // Relaxed: nothing else sees the awaiter yet; the registration (the stop state's lock)
+      // publishes these to the requesting thread.
+      shares_.store(3, std::memory_order_relaxed);
+      registering_thread_ = ::GetCurrentThreadId();
+      cb_state_.store(kRegistering, std::memory_order_relaxed);
+      // Runs on_stop() right here, on this thread, if a stop is already requested.
       on_stop_.emplace(stop_, stop_request{this});
+      int expected = kRegistering;
+      // acq_rel: the release publishes the finished stop_callback (and the optional holding it)
+      // to a requester waiting for it in on_stop(); the acquire sees what an inline on_stop() did.
+      if (!cb_state_.compare_exchange_strong(expected, kArmed, std::memory_order_acq_rel)) {
+        // on_stop() ran inline (kInlineRan): the callback was never registered and ran on this
+        // thread, so destroying it cannot wait; the pool object was never armed.
+        on_stop_.reset();
+        Traits::close(object_);
+        return false;  // continue here, cancelled
+      }
+    } else {
+      shares_.store(2, std::memory_order_relaxed);  // published by arming the pool object
     }
-    // Relaxed would not do: acq_rel so that the last of the two sees the other's writes.
-    if (shares_.fetch_sub(1, std::memory_order_acq_rel) != 1) return true;
-    // The winner finished before the arming did: continue here, on the awaiting thread.
+    arm(object_);
+    if (!arrive(1)) return true;
+    // The others finished before the arming did: continue here, on the awaiting thread.
     finish_on_this_thread(false);
     return false;
   }
@@ -200,55 +230,124 @@ class pool_wait_awaiter {
   // The pool object's callback. `reason` is what its firing means.
   void fired(wake_reason reason) noexcept {
     int expected = kPending;
-    // acq_rel (both): see the header comment; the loser of either race touches nothing more.
+    // acq_rel (both): see the header comment. The loser touches nothing more; whoever resumes
+    // waits for this callback to return (Traits::wait).
     if (!claim_.compare_exchange_strong(expected, kFired, std::memory_order_acq_rel)) return;
     result_.reason = reason;
-    if (shares_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;  // await_suspend resumes
+    const int parts = dispose_unstarted_stop_callback() ? 2 : 1;
+    if (!arrive(parts)) return;
     finish_on_this_thread(true);
     frame_.resume();
   }
 
  private:
-  enum : int { kPending = 0, kFired = 1, kCancelled = 2 };
+  enum : int { kPending = 0, kFired = 1, kCancelled = 2 };  // claim_
+  // cb_state_: who may destroy the stop callback.
+  enum : int {
+    kNoCallback = 0,  // no stop token, or not yet registered
+    kRegistering,     // the awaiting thread is inside the stop_callback constructor
+    kArmed,           // registered; its invocation has not started; nobody is destroying it
+    kInBody,          // its invocation started on the requesting thread, which destroys it
+    kDisposing,       // claimed before its invocation by a thread that destroys it
+    kInlineRan,       // it ran inside its constructor (stop already requested)
+  };
 
   struct stop_request {
     pool_wait_awaiter* self;
     void operator()() const noexcept { self->on_stop(); }
   };
 
-  // Runs on the thread that requested the stop (or inside on_stop_.emplace above).
+  // pool_wait_awaiter::arrive(parts)
+  // Counts `parts` of the resumption as done; true for the caller that finished the last one,
+  // which resumes. acq_rel: the last one sees everything the others wrote.
+  bool arrive(int parts) noexcept {
+    return shares_.fetch_sub(parts, std::memory_order_acq_rel) == parts;
+  }
+
+  // The stop callback's invocation, on the thread that requested the stop (or inside
+  // on_stop_.emplace above, when it was already requested).
   void on_stop() noexcept {
+    int state = cb_state_.load(std::memory_order_acquire);
+    for (;;) {
+      if (state == kRegistering) {
+        if (registering_thread_ == ::GetCurrentThreadId()) {
+          // Inline, inside the constructor: nothing is armed yet, so the cancellation wins; the
+          // awaiting thread sees kInlineRan when the constructor returns and continues at once.
+          // Relaxed: read by this same thread.
+          claim_.store(kCancelled, std::memory_order_relaxed);
+          result_.reason = wake_reason::cancelled;
+          cb_state_.store(kInlineRan, std::memory_order_relaxed);
+          return;
+        }
+        // Registered and invoked while the awaiting thread is still returning from the
+        // constructor (a few instructions that never block): the object must be complete before
+        // this thread destroys it.
+        ::SwitchToThread();
+        state = cb_state_.load(std::memory_order_acquire);
+        continue;
+      }
+      // kDisposing: another thread claimed the callback before this invocation started and is
+      // destroying it (its destructor waits for this invocation to return): touch nothing more.
+      if (state != kArmed) return;
+      // acq_rel: against fired()'s claim of the callback.
+      if (cb_state_.compare_exchange_weak(state, kInBody, std::memory_order_acq_rel)) break;
+    }
     int expected = kPending;
-    // acq_rel: see the header comment. Losing means the pool callback already claimed the wake-up.
-    if (!claim_.compare_exchange_strong(expected, kCancelled, std::memory_order_acq_rel)) return;
-    result_.reason = wake_reason::cancelled;
-    TP_CALLBACK_ENVIRON env;
-    tp_build_environment(env, options_);
-    const BOOL queued = ::TrySubmitThreadpoolCallback(&cancel_entry, this, &env);
-    ::DestroyThreadpoolEnvironment(&env);
-    if (queued) return;
-    // No pool callback could be queued: resume on this thread rather than never.
-    coro_resume_scope scope(nullptr, current_module());
-    cancelled_here();
+    // acq_rel: see the header comment. Losing means the pool callback claimed the wake-up.
+    const bool won =
+        claim_.compare_exchange_strong(expected, kCancelled, std::memory_order_acq_rel);
+    if (won) result_.reason = wake_reason::cancelled;
+    on_stop_.reset();  // inside its own invocation, on this thread: does not wait
+    if (arrive(won ? 2 : 1)) {
+      // Last part: resume on a modref pool callback, not on the thread that requested the stop.
+      TP_CALLBACK_ENVIRON env;
+      tp_build_environment(env, options_);
+      const BOOL queued = ::TrySubmitThreadpoolCallback(&resume_entry, this, &env);
+      ::DestroyThreadpoolEnvironment(&env);
+      if (!queued) {
+        // No pool callback could be queued: resume on this thread rather than never.
+        coro_resume_scope scope(nullptr, current_module());
+        finish_on_this_thread(false);
+        frame_.resume();
+        return;
+      }
+    }
+#if defined(MODREF_TEST_SEAMS)
+    // The awaiter may be gone by now: the hook is global.
+    if (auto hook = g_coro_test_seams.after_stop_callback.load(std::memory_order_acquire)) hook();
+#endif
   }
 
-  static void CALLBACK cancel_entry(PTP_CALLBACK_INSTANCE instance, void* raw) noexcept {
+  // Called by the winning pool callback: destroys the stop callback when its invocation has not
+  // started and no stop is requested, and returns true (that part is done). Otherwise the
+  // invocation, started or certain to come (a registered callback runs on every stop request),
+  // destroys it on the requesting thread, and this returns false.
+  bool dispose_unstarted_stop_callback() noexcept {
+    // Acquire: pairs with the awaiting thread's release of kArmed.
+    int state = cb_state_.load(std::memory_order_acquire);
+    if (state != kArmed || stop_.stop_requested()) return false;
+    // acq_rel: against on_stop()'s claim of the callback.
+    if (!cb_state_.compare_exchange_strong(state, kDisposing, std::memory_order_acq_rel)) {
+      return false;  // its invocation has just started (kInBody)
+    }
+    // Unregisters it without waiting -- unless a stop request took the stop state's lock between
+    // the check above and the destructor's own, the one window left (docs/design.md).
+    on_stop_.reset();
+    return true;
+  }
+
+  static void CALLBACK resume_entry(PTP_CALLBACK_INSTANCE instance, void* raw) noexcept {
     coro_resume_scope scope(instance, current_module());  // first object: its destructor is last
-    static_cast<pool_wait_awaiter*>(raw)->cancelled_here();
+    auto* self = static_cast<pool_wait_awaiter*>(raw);
+    self->finish_on_this_thread(false);
+    self->frame_.resume();
   }
 
-  void cancelled_here() noexcept {
-    // acq_rel: the last share sees the other side's writes (header comment).
-    if (shares_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;  // await_suspend resumes
-    finish_on_this_thread(false);
-    frame_.resume();
-  }
-
-  // Before the coroutine continues: no stop callback and no pool callback may touch this
-  // awaiter any more, and the pool object is closed. `in_own_callback`: we are the pool object's
-  // winning callback, which must not wait for itself; it was one-shot and cannot fire again.
+  // Before the coroutine continues (the stop callback is gone by now: its disposal was a part):
+  // no pool callback may touch this awaiter any more, and the pool object is closed.
+  // `in_own_callback`: we are the pool object's winning callback, which must not wait for
+  // itself; it was one-shot and cannot fire again.
   void finish_on_this_thread(bool in_own_callback) noexcept {
-    on_stop_.reset();  // waits for a stop callback running on another thread
     if (in_own_callback) {
       Traits::close(object_);  // released once this callback returns
       return;
@@ -263,8 +362,10 @@ class pool_wait_awaiter {
   std::optional<std::stop_callback<stop_request>> on_stop_;
   std::coroutine_handle<> frame_;
   handle_type object_ = nullptr;
+  DWORD registering_thread_ = 0;  // written before the registration publishes it
   std::atomic<int> claim_{kPending};
-  std::atomic<int> shares_{2};  // the arming's and the winner's
+  std::atomic<int> cb_state_{kNoCallback};
+  std::atomic<int> shares_{2};  // set by suspend(): the parts still to finish
 
  protected:
   wake_result result_;

@@ -105,7 +105,20 @@ class fire_and_forget {
 
     fire_and_forget get_return_object() const noexcept { return {}; }
     std::suspend_never initial_suspend() const noexcept { return {}; }
-    std::suspend_never final_suspend() const noexcept { return {}; }
+
+    // promise_type::final_awaiter
+    // A real suspension that destroys the frame, instead of std::suspend_never: a coroutine with
+    // no suspension point at all is turned into a plain function by clang, with its frame on the
+    // stack and no operator new (no pin, no count). The handle is made opaque so that the
+    // self-destruction is not recognised and the suspension folded away again.
+    struct final_awaiter {
+      bool await_ready() const noexcept { return false; }
+      void await_suspend(std::coroutine_handle<> self) const noexcept {
+        std::coroutine_handle<>::from_address(detail::coro_opaque(self.address())).destroy();
+      }
+      void await_resume() const noexcept {}
+    };
+    final_awaiter final_suspend() const noexcept { return {}; }
     void return_void() const noexcept {}
     // An exception escaping a detached coroutine has nobody to go to: std::terminate, as from a
     // std::thread or modref::start_detached.
@@ -401,7 +414,9 @@ class task {
 
 template <class T>
 task<T> detail::task_promise<T>::get_return_object() noexcept {
-  return task<T>(std::coroutine_handle<task_promise>::from_promise(*this));
+  // Opaque: a task destroyed by its caller must still be a heap frame (detail::coro_opaque).
+  return task<T>(std::coroutine_handle<task_promise>::from_address(
+      coro_opaque(std::coroutine_handle<task_promise>::from_promise(*this).address())));
 }
 
 }  // namespace modref

@@ -53,6 +53,9 @@ struct coro_test_seams {
   std::atomic<long> handed_to_releaser{0};  // pins given to a releaser callback
   std::atomic<long> leaked_at_termination{0};
   std::atomic<DWORD> fail_next_releaser{0};  // the next releaser submission fails
+  // Called by a waiting awaitable's stop callback as its last act, on the requesting thread,
+  // after it has touched the awaiter for the last time (tests hold the requester there).
+  std::atomic<void (*)()> after_stop_callback{nullptr};
 };
 inline constinit coro_test_seams g_coro_test_seams;
 #endif
@@ -263,6 +266,19 @@ inline void coro_deallocate(void* frame, std::size_t size) noexcept {
   ::operator delete(static_cast<void*>(header));
 #endif
   coro_release(std::move(pin));  // the frame is gone: the pin is the last thing to go
+}
+
+// detail::coro_opaque(frame)
+// Returns `frame` through a volatile round trip, so that the compiler no longer knows it is the
+// frame its coroutine allocated. Every handle a modref promise hands out, and the handle through
+// which a fire_and_forget destroys itself, passes through here: clang (16) otherwise elides the
+// allocation of a frame it can prove ends inside the call (a coroutine that never suspends, a
+// task destroyed by its caller) and puts it on the caller's stack, and then operator new -- the
+// pin and the activity() count -- never runs (docs/design.md, "Frames are never elided"). One
+// store and one load; MSVC and GCC lose nothing they did before.
+inline void* coro_opaque(void* frame) noexcept {
+  void* volatile hidden = frame;
+  return hidden;
 }
 
 // detail::coro_promise_base
