@@ -116,21 +116,26 @@ int wmain() {
 
   // 2. Two clients, one message each.
   std::printf("-- 2. two clients connect and talk\n");
+  // `connected` is auto-reset too: each client waits for its own acceptance.
   client alice(pipe_name);
-  client bob(pipe_name);
-  if (!example::check(alice.connected() && bob.connected(), "both clients connected")) {
+  if (!example::check(alice.connected() && connected.wait(kBoundMs),
+                      "alice connected; an instance accepted her (ConnectNamedPipe completed)")) {
     return example::finish(kName);
   }
-  example::check(connected.wait(kBoundMs) && connected.wait(kBoundMs),
-                 "both pipe instances accepted their client (ConnectNamedPipe completed)");
+  client bob(pipe_name);
+  if (!example::check(bob.connected() && connected.wait(kBoundMs),
+                      "bob connected; the other instance accepted him")) {
+    return example::finish(kName);
+  }
+  // The answer can reach the client before the server's write completion has started the next
+  // read; `replied` is set once it has. It is an auto-reset event, so the host waits for it after
+  // each answer: two replies set before one wait would count once.
   example::check(alice.ask("hello from alice") == "HELLO FROM ALICE",
                  "alice: \"hello from alice\" -> \"HELLO FROM ALICE\"");
+  example::check(replied.wait(kBoundMs), "alice's instance has its next read pending");
   example::check(bob.ask("hello from bob") == "HELLO FROM BOB",
                  "bob: \"hello from bob\" -> \"HELLO FROM BOB\"");
-  // The answer can reach the client before the server's write completion has started the next
-  // read; `replied` is set once it has.
-  example::check(replied.wait(kBoundMs) && replied.wait(kBoundMs),
-                 "both instances have their next read pending");
+  example::check(replied.wait(kBoundMs), "bob's instance has its next read pending");
 
   // 3. Unload under the pending reads.
   std::printf("-- 3. FreeLibrary while both reads are pending\n");

@@ -216,6 +216,16 @@ int wmain(int argc, wchar_t** argv) {
     if (::WaitForSingleObject(io.all_done, kCycleBoundMs) != WAIT_OBJECT_0) {
       std::printf("%s: only %ld of %d operations finished within the bound\n", label.c_str(),
                   static_cast<long>(io.completed), kStressOperations);
+      HMODULE held = nullptr;  // the pending operations keep the DLL loaded; ask it what it saw
+      if (::GetModuleHandleExW(0, dll_name, &held)) {
+        if (auto explain = reinterpret_cast<void (*)(char*, int)>(
+                reinterpret_cast<void*>(::GetProcAddress(held, "stress_explain")))) {
+          char text[512] = {};
+          explain(text, sizeof text);
+          std::printf("%s: arrived at the barrier: %s\n", label.c_str(), text);
+        }
+        ::FreeLibrary(held);
+      }
       return lab_hang;
     }
     const auto freed = std::chrono::steady_clock::now();

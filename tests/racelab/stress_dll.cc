@@ -235,6 +235,8 @@ extern "C" __declspec(dllexport) DWORD stress_start(stress_io* io) { return star
 #else
 
 #include <atomic>
+#include <cstdio>
+#include <iterator>
 #include <memory>
 #include <system_error>
 #include <vector>
@@ -254,9 +256,17 @@ modref::object_pool<long> g_pool{1};  // one object: all but one borrower wait
 modref::mutex g_arrival_mutex;
 int g_arrived ABSL_GUARDED_BY(g_arrival_mutex) = 0;
 
+// For the loop's report of a cycle that hangs (stress_explain): arrivals at the barrier by kind
+// (the index of the kind in kKinds), and what each pipe completion got (-1: none yet; else the
+// byte count, or 100000 + the Win32 error). Relaxed: read only for the report, after a bound.
+constexpr int kMaxKinds = 8;
+std::atomic<long> g_arrivals[kMaxKinds] = {};
+std::atomic<long> g_pipe_result[2] = {-1, -1};  // read, write
+
 // Borrows the pool's one object kContendedBorrows times (holding it across a yield), then waits
 // until every operation of the cycle has done the same, then completes the operation.
-void contend_then_complete(stress_io* io) {
+void contend_then_complete(stress_io* io, int kind) {
+  g_arrivals[kind].fetch_add(1, std::memory_order_relaxed);
   for (int i = 0; i < kContendedBorrows; ++i) {
     absl::StatusOr<modref::object_pool<long>::lease> lease = g_pool.acquire();
     if (!lease.ok()) return;  // never completes: the loop reports the cycle as hung
@@ -288,7 +298,7 @@ DWORD start_timers(stress_io* io, int operations) {
     auto* holder = new one_shot_timer;
     absl::StatusOr<modref::threadpool_timer<modref::on_destroy::dont_wait> > timer =
         modref::threadpool_timer<modref::on_destroy::dont_wait>::create([io, holder] {
-          contend_then_complete(io);
+          contend_then_complete(io, 3);
           delete holder;
         });
     if (!timer.ok()) {
@@ -303,7 +313,7 @@ DWORD start_timers(stress_io* io, int operations) {
 
 DWORD start_threads(stress_io* io, int operations) {
   for (int i = 0; i < operations; ++i) {
-    absl::StatusOr<modref::thread> t = modref::thread::start(contend_then_complete, io);
+    absl::StatusOr<modref::thread> t = modref::thread::start(contend_then_complete, io, 0);
     if (!t.ok()) return code_of(t.status());
     t->detach();
   }
@@ -312,14 +322,14 @@ DWORD start_threads(stress_io* io, int operations) {
 
 DWORD start_detached(stress_io* io, int operations) {
   for (int i = 0; i < operations; ++i) {
-    if (DWORD e = code_of(modref::start_detached(contend_then_complete, io))) return e;
+    if (DWORD e = code_of(modref::start_detached(contend_then_complete, io, 1))) return e;
   }
   return 0;
 }
 
 DWORD start_submits(stress_io* io, int operations) {
   for (int i = 0; i < operations; ++i) {
-    if (DWORD e = code_of(modref::submit([io] { contend_then_complete(io); }))) return e;
+    if (DWORD e = code_of(modref::submit([io] { contend_then_complete(io, 2); }))) return e;
   }
   return 0;
 }
@@ -341,14 +351,21 @@ DWORD start_pipe(stress_io* io, int) {
     return code_of(created.status());
   }
   p->io = *std::move(created);
-  auto done = [io, p](absl::StatusOr<size_t> bytes, std::vector<char>) {
-    if (bytes.ok() && *bytes == kStressPipeBytes) contend_then_complete(io);  // else: hangs
-    // acq_rel: the last completion sees everything the other one did before it deletes.
-    if (p->left.fetch_sub(1, std::memory_order_acq_rel) == 1) delete p;
+  auto done = [io, p](int which) {
+    return [io, p, which](absl::StatusOr<size_t> bytes, std::vector<char>) {
+      g_pipe_result[which].store(
+          bytes.ok()
+              ? static_cast<long>(*bytes)
+              : 100000 + static_cast<long>(modref::win32_error_code(bytes.status()).value_or(0)),
+          std::memory_order_relaxed);
+      if (bytes.ok() && *bytes == kStressPipeBytes) contend_then_complete(io, 4);  // else: hangs
+      // acq_rel: the last completion sees everything the other one did before it deletes.
+      if (p->left.fetch_sub(1, std::memory_order_acq_rel) == 1) delete p;
+    };
   };
-  if (DWORD e = code_of(p->io.read(0, std::vector<char>(kStressPipeBytes), done).status()))
+  if (DWORD e = code_of(p->io.read(0, std::vector<char>(kStressPipeBytes), done(0)).status()))
     return e;  // the run fails; the object stays with its read pending
-  return code_of(p->io.write(0, std::vector<char>(kStressPipeBytes, 'w'), done).status());
+  return code_of(p->io.write(0, std::vector<char>(kStressPipeBytes, 'w'), done(1)).status());
 }
 
 // Suspended in one of the two awaits when the host frees the DLL: only the frame's pin and the
@@ -379,8 +396,26 @@ constexpr stress_kind kKinds[] = {
     {"fire_and_forget: resume_background, then resume_after(1 ms)", 2, start_coroutines},
 };
 static_assert(operations_of(kKinds) == kStressOperations);
+static_assert(std::size(kKinds) <= kMaxKinds);
 
 }  // namespace
+
+// For a cycle whose operations did not all finish: which kinds reached the barrier, and what the
+// pipe completions got. Called by the host while the DLL is still loaded (its operations pin it).
+extern "C" __declspec(dllexport) void stress_explain(char* text, int size) {
+  int used = 0;
+  for (std::size_t k = 0; k < std::size(kKinds) && used < size; ++k) {
+    used += std::snprintf(text + used, static_cast<std::size_t>(size - used), "%s%s %ld/%d",
+                          k == 0 ? "" : ", ", kKinds[k].what,
+                          g_arrivals[k].load(std::memory_order_relaxed), kKinds[k].operations);
+  }
+  if (used < size) {
+    std::snprintf(text + used, static_cast<std::size_t>(size - used),
+                  "; pipe read got %ld, write got %ld (-1: no completion; 100000+: Win32 error)",
+                  g_pipe_result[0].load(std::memory_order_relaxed),
+                  g_pipe_result[1].load(std::memory_order_relaxed));
+  }
+}
 
 // What modref still holds in this module, for the stress loop's report when a cycle does not
 // unload in time: contexts not yet destroyed and module_ref objects alive.
