@@ -10,6 +10,10 @@ modref_apply_warnings(pin_probe_so)
 add_library(unique_so SHARED sos/unique_so.cc)  # no modref: keeps GCC's default -fgnu-unique
 set_target_properties(unique_so PROPERTIES PREFIX "")
 modref_apply_warnings(unique_so)
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+  # Explicitly, after any -fno-gnu-unique in CMAKE_CXX_FLAGS (the linux-tsan preset has one).
+  target_compile_options(unique_so PRIVATE -fgnu-unique)
+endif()
 
 modref_add_test_executable(module_ref_linux_test SOURCES module_ref_linux_test.cc
   LIBS modref::module LABELS modref)

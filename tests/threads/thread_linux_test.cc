@@ -350,7 +350,7 @@ TEST(ThreadSo, StaticDestructorsOnTheLastWorkerDoNotJoinIt) {
 // 200 load/start/dlclose cycles: mappings flat, every cycle unloads (the linux-lab stress loop
 // runs 2000 through the race lab).
 TEST(ThreadSo, RepeatedCyclesLeaveMappingsFlat) {
-  int baseline = -1;
+  [[maybe_unused]] int baseline = -1;
   for (int cycle = 0; cycle < 200; ++cycle) {
     gate_fixture g;
     void* so = open_probe();
@@ -361,10 +361,14 @@ TEST(ThreadSo, RepeatedCyclesLeaveMappingsFlat) {
     ::sem_post(&g.gate.release);
     ASSERT_EQ(::pthread_join(worker, nullptr), 0);
     ASSERT_FALSE(is_mapped(kProbe)) << "cycle " << cycle;
+#if !defined(__SANITIZE_THREAD__)
     if (cycle == 1) baseline = modref_test::mapping_count();
+    // Not under TSan: its runtime maps shadow and trace memory for each new thread as it goes
+    // (240 vs 237 mappings by cycle 2), which says nothing about the .so.
     if (cycle > 1) {
       ASSERT_LE(modref_test::mapping_count(), baseline + 2) << "cycle " << cycle;
     }
+#endif
   }
 }
 
