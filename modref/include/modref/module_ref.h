@@ -24,6 +24,12 @@
 //
 // (modref::thread and modref::submit in <modref/thread.h> and <modref/threadpool.h> do all of it.)
 //
+// On Linux/glibc the same names and contracts hold for a .so (detail/module_ref_linux.h): a pin
+// is one dlopen reference (dladdr1 on a hidden variable of the module, then dlopen(RTLD_NOLOAD)),
+// reset() is dlclose, get() is the dlopen handle (modref::native_module_handle, void*), load()
+// also refuses a .so that defines STB_GNU_UNIQUE symbols (glibc would never unload it), and
+// errors carry errno payloads (<modref/posix_error.h>). docs/api.md has the Linux column.
+//
 // Lifetime
 //   - A module_ref keeps the module mapped while it holds the reference. Destroying it, reset() or
 //     assigning over it calls FreeLibrary once; release() hands the reference to the caller (for

@@ -49,6 +49,14 @@
 //     for every failure to start (pin, allocation, CreateThread); only exceptions thrown by
 //     copying or moving your callable and arguments propagate, as they would from std::thread.
 //
+// On Linux/glibc (detail/thread_linux.h) the same names and contracts hold for a .so: the pin is
+// taken before the call returns, the creator hands the context to pthread_create and keeps no
+// reference, and the worker's first action registers dlclose(pin) as its last thread-exit
+// destructor (__cxa_thread_atexit_impl), so the final dlclose runs from glibc's thread-exit code
+// after every frame and thread_local of the .so is gone, also after pthread_exit. Build the .so
+// with -fno-gnu-unique (modref::module adds it for GCC) and define no pthread_key destructors in
+// it; docs/design.md ("Linux/glibc") has every rule, docs/api.md the Linux column.
+//
 // Lifetime
 //   - The context is destroyed on the worker thread, before it exits. modref creates the thread
 //     suspended and drops the creator's reference before resuming it, so the last reference, and

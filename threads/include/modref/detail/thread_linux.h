@@ -34,7 +34,6 @@
 #error "<modref/detail/thread_linux.h> is Linux-only"
 #endif
 
-#include <cxxabi.h>
 #include <dlfcn.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -138,27 +137,32 @@ class thread_context final : public ref_counted<thread_context<Fn, Args...>> {
   }
 
   // thread_context::run()
-  // Runs the callable once, as std::thread does: on rvalues of the stored copies. An escaping
-  // exception ends the process through std::terminate; pthread_exit's forced unwinding passes
-  // through (so the context is still destroyed, and the pin still released at thread exit).
+  // Runs the callable once, as std::thread does: on rvalues of the stored copies. Deliberately
+  // neither noexcept nor wrapped in a catch: pthread_exit's forced unwinding must pass through
+  // (so that the context is still destroyed; a noexcept frame would turn it into std::terminate),
+  // and an ordinary exception finds no handler above the thread function, so the C++ runtime
+  // calls std::terminate, as std::thread does. (A catch of abi::__forced_unwind would do the same
+  // but trips UBSan: the forced unwind carries no C++ object to bind the reference to.)
   std::uint32_t run() {
     using result = std::invoke_result_t<Fn, Args...>;
     auto invoke = [](Fn&& fn, Args&&... args) -> result {
       return std::invoke(std::move(fn), std::move(args)...);
     };
-    try {
-      if constexpr (std::is_void_v<result>) {
-        std::apply(invoke, std::move(call_));
-        return 0;
-      } else {
-        return exit_code_from(std::apply(invoke, std::move(call_)));
-      }
-    } catch (abi::__forced_unwind&) {
-      throw;  // pthread_exit or cancellation: let glibc finish unwinding the thread
-    } catch (...) {
-      std::terminate();
+    if constexpr (std::is_void_v<result>) {
+      std::apply(invoke, std::move(call_));
+      return 0;
+    } else {
+      return exit_code_from(std::apply(invoke, std::move(call_)));
     }
   }
+
+  // thread_context::name_this_thread()
+  // Sets the thread's name from the worker itself, before the callable runs (set by the creator
+  // after pthread_create, the callable could run first and see the old name).
+  void name_this_thread() noexcept {
+    if (!name_.empty()) (void)::pthread_setname_np(::pthread_self(), name_.c_str());
+  }
+  std::string name_;  // UTF-8, at most 15 bytes; empty: keep the inherited name
 
 #if defined(MODREF_TEST_SEAMS)
   bool held = false;  // wait on the test gate before the first action
@@ -185,6 +189,7 @@ MODREF_DETAIL_HIDDEN void* thread_entry(void* raw) {
   }
 #endif
   context->hand_over_pin();  // first: before any thread_local of the user's code is touched
+  context->name_this_thread();
   const std::uint32_t exit_code = context->run();
   context.reset();  // callable, arguments and counters are destroyed on this thread
   // Returning ends the thread; glibc then runs its thread-exit destructors, the dlclose last.
@@ -245,6 +250,8 @@ absl::StatusOr<pthread_t> start_thread(const thread_options& options, F&& f, Arg
     return absl::ResourceExhaustedError("modref: out of memory allocating the thread context");
   }
 
+  // Best effort, as SetThreadDescription on Windows: a name is a diagnostic.
+  context->name_ = utf8_thread_name(options.name);
   pthread_attr_t attributes;
   int error = ::pthread_attr_init(&attributes);
   if (error != 0) return posix_error_status(error, "pthread_attr_init");
@@ -275,10 +282,6 @@ absl::StatusOr<pthread_t> start_thread(const thread_options& options, F&& f, Arg
   if (error != 0) {
     context.reset();  // the context and the pin are gone
     return posix_error_status(error, "pthread_create");
-  }
-  if (!options.name.empty()) {
-    // Best effort, as SetThreadDescription on Windows: a name is a diagnostic.
-    (void)::pthread_setname_np(id, utf8_thread_name(options.name).c_str());
   }
   return id;
 }
