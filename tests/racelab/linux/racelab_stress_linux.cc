@@ -186,6 +186,8 @@ int main(int argc, char** argv) {
   }
   const int fds = modref_test::count_fds();
   const int maps = modref_test::mapping_count();
+  // What grew first, so that the summary stays the last line (the lab prints the last two).
+  if (maps > base_maps + kMappingSlack) print_growth(base_census, mapping_census());
   const bool leaked = fds > base_fds || (kJudgeMappings && maps > base_maps + kMappingSlack);
   std::printf(
       "%d cycles x %d operations: every cycle unloaded%s; fds %d -> %d, mappings %d -> %d (max "
@@ -193,6 +195,5 @@ int main(int argc, char** argv) {
       cycles, kStressOperations, slow_unloads != 0 ? " (some late)" : "", base_fds, fds, base_maps,
       maps, max_maps, kMappingSlack, kJudgeMappings ? "" : ", not judged under TSan", slowest,
       slow_unloads, static_cast<long long>(kUnloadBound.count()), leaked ? ": LEAK" : "");
-  if (maps > base_maps + kMappingSlack) print_growth(base_census, mapping_census());
   return leaked ? lab_leak : lab_passed;
 }
