@@ -1,4 +1,4 @@
-// racelab_stress.exe <modref|raw> <cycles> [--leak-handle-on-purpose]
+// racelab_stress.exe <modref|raw> <cycles> [--leak-handle-on-purpose] [--pipe-io]
 // The stress loop: LoadLibrary -> start kStressOperations asynchronous operations (two of them a
 // read and a write on a fresh named pipe) -> FreeLibrary at once -> complete the pipe operations
 // from the client end -> wait (bounded) until everything finished and the DLL really unloaded,
@@ -150,14 +150,20 @@ constexpr int kControlCycles = 50;
 
 int wmain(int argc, wchar_t** argv) {
   if (argc < 3) {
-    std::fprintf(stderr,
-                 "usage: racelab_stress <modref|raw> <cycles> [--leak-handle-on-purpose]\n");
+    std::fprintf(
+        stderr,
+        "usage: racelab_stress <modref|raw> <cycles> [--leak-handle-on-purpose] [--pipe-io]\n");
     return lab_setup_error;
   }
   std::setvbuf(stdout, nullptr, _IONBF, 0);  // every line reaches the lab's log, even on a crash
   const bool raw = std::wstring(argv[1]) == L"raw";
   const int cycles = std::wcstol(argv[2], nullptr, 10);
-  const bool leak_on_purpose = argc > 3 && std::wstring(argv[3]) == L"--leak-handle-on-purpose";
+  bool leak_on_purpose = false;
+  bool pipe_io = false;  // see stress_io::pipe_io
+  for (int i = 3; i < argc; ++i) {
+    leak_on_purpose |= std::wstring(argv[i]) == L"--leak-handle-on-purpose";
+    pipe_io |= std::wstring(argv[i]) == L"--pipe-io";
+  }
   const wchar_t* dll_name = raw ? L"racelab_stress_raw.dll" : L"racelab_stress_modref.dll";
   const auto dll_path = modref_test::sibling(dll_name);
 
@@ -192,6 +198,7 @@ int wmain(int argc, wchar_t** argv) {
   double slowest_unload = 0;  // seconds from FreeLibrary to unloaded, worst cycle
   stress_io io;
   io.all_done = ::CreateEventW(nullptr, FALSE, FALSE, nullptr);
+  io.pipe_io = pipe_io;
   // One cycle: load, start, free at once, wait for the operations and for the unload.
   // `cycle` < 0: a cycle of the control.
   auto run_cycle = [&](const char* entry, int cycle) -> int {
@@ -207,8 +214,9 @@ int wmain(int argc, wchar_t** argv) {
     if (start == nullptr || start(&io) != 0) return lab_setup_error;
     ::FreeLibrary(dll);  // at once, as careless hosts do; the DLL's read and write are pending
     char bytes[kStressPipeBytes] = {};
-    if (pipe.client_write(bytes, kStressPipeBytes, kCycleBoundMs) != kStressPipeBytes ||
-        pipe.client_read(bytes, kStressPipeBytes, kCycleBoundMs) != kStressPipeBytes) {
+    if (io.pipe_io &&
+        (pipe.client_write(bytes, kStressPipeBytes, kCycleBoundMs) != kStressPipeBytes ||
+         pipe.client_read(bytes, kStressPipeBytes, kCycleBoundMs) != kStressPipeBytes)) {
       std::printf("%s: the DLL's pipe read and write did not both take %lu bytes\n", label.c_str(),
                   static_cast<unsigned long>(kStressPipeBytes));
       return lab_hang;

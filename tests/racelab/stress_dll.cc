@@ -200,6 +200,14 @@ extern "C" __declspec(dllexport) DWORD stress_start_control(stress_io* io) {
     due.dwHighDateTime = one_ms.HighPart;
     ::SetThreadpoolTimer(timer, &due, 0, 0);
   }
+  if (!io->pipe_io) {  // see stress_io::pipe_io: two pinned pool callbacks instead
+    for (int i = 0; i < 2; ++i) {
+      control::pin_self();
+      if (!::TrySubmitThreadpoolCallback(control::pool_operation, io, nullptr))
+        return ::GetLastError();
+    }
+    return 0;
+  }
   return win32_pipe::start(io, true);  // 2 more: the pipe's read and write
 }
 
@@ -220,7 +228,10 @@ DWORD start_threads(stress_io* io, int operations) {
   return 0;
 }
 
-DWORD start_pipe(stress_io* io, int) { return win32_pipe::start(io, false); }
+DWORD start_pipe(stress_io* io, int operations) {
+  if (!io->pipe_io) return start_threads(io, operations);  // see stress_io::pipe_io
+  return win32_pipe::start(io, false);
+}
 
 constexpr stress_kind kKinds[] = {
     {"CreateThread, no pin", kStressOperations - 2, start_threads},
@@ -342,7 +353,8 @@ struct pipe_pair {
   std::atomic<int> left{2};  // completions still to come
 };
 
-DWORD start_pipe(stress_io* io, int) {
+DWORD start_pipe(stress_io* io, int operations) {
+  if (!io->pipe_io) return start_submits(io, operations);  // see stress_io::pipe_io
   auto* p = new pipe_pair;
   absl::StatusOr<modref::threadpool_io<modref::on_destroy::dont_wait> > created =
       modref::threadpool_io<modref::on_destroy::dont_wait>::create(io->pipe);
@@ -373,7 +385,7 @@ DWORD start_pipe(stress_io* io, int) {
 modref::fire_and_forget coroutine_operation(stress_io* io) {
   co_await modref::resume_background();
   (void)co_await modref::resume_after(std::chrono::milliseconds(1));
-  contend_then_complete(io);
+  contend_then_complete(io, 5);  // kKinds[5]
 }
 
 DWORD start_coroutines(stress_io* io, int operations) {
