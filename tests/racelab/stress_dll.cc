@@ -166,45 +166,54 @@ void CALLBACK timer_operation(PTP_CALLBACK_INSTANCE, void* raw, PTP_TIMER timer)
 
 }  // namespace control
 
+namespace control {
+
+// One pinned thread that ends with FreeLibraryAndExitThread (as modref::thread, start_detached).
+DWORD start_thread(stress_io* io) {
+  pin_self();
+  HANDLE h = ::CreateThread(nullptr, 0, thread_operation, io, 0, nullptr);
+  if (h == nullptr) return ::GetLastError();
+  ::CloseHandle(h);
+  return 0;
+}
+
+// One pinned pool callback that ends with FreeLibraryWhenCallbackReturns (as modref::submit).
+DWORD start_pool(stress_io* io) {
+  pin_self();
+  return ::TrySubmitThreadpoolCallback(pool_operation, io, nullptr) ? 0 : ::GetLastError();
+}
+
+// One pinned self-closing one-shot timer, due in 1 ms (as the one-shot threadpool_timer).
+DWORD start_timer(stress_io* io) {
+  pin_self();
+  PTP_TIMER timer = ::CreateThreadpoolTimer(timer_operation, io, nullptr);
+  if (timer == nullptr) return ::GetLastError();
+  FILETIME due{};
+  ULARGE_INTEGER one_ms;
+  one_ms.QuadPart = static_cast<ULONGLONG>(-10000LL);  // relative: 1 ms
+  due.dwLowDateTime = one_ms.LowPart;
+  due.dwHighDateTime = one_ms.HighPart;
+  ::SetThreadpoolTimer(timer, &due, 0, 0);
+  return 0;
+}
+
+}  // namespace control
+
 extern "C" __declspec(dllexport) DWORD stress_start_control(stress_io* io) {
-  for (int i = 0; i < 2; ++i) {
-    for (int t = 0; t < 2; ++t) {  // as modref::thread and start_detached
-      control::pin_self();
-      HANDLE h = ::CreateThread(nullptr, 0, control::thread_operation, io, 0, nullptr);
-      if (h == nullptr) return ::GetLastError();
-      ::CloseHandle(h);
-    }
-    control::pin_self();
-    if (!::TrySubmitThreadpoolCallback(control::pool_operation, io, nullptr))
-      return ::GetLastError();
-    control::pin_self();
-    PTP_TIMER timer = ::CreateThreadpoolTimer(control::timer_operation, io, nullptr);
-    if (timer == nullptr) return ::GetLastError();
-    FILETIME due{};
-    ULARGE_INTEGER one_ms;
-    one_ms.QuadPart = static_cast<ULONGLONG>(-10000LL);  // relative: 1 ms
-    due.dwLowDateTime = one_ms.LowPart;
-    due.dwHighDateTime = one_ms.HighPart;
-    ::SetThreadpoolTimer(timer, &due, 0, 0);
+  // The modref build's kinds, in its order, each written by hand. The coroutines' counterpart (a
+  // pool callback hop, then a timer) is one more timer each: the control measures loader cost,
+  // not the coroutine. Without --pipe-io the pipe kind is two pool callbacks (stress_io::pipe_io).
+  DWORD (*const starters[])
+  (stress_io*) = {control::start_thread, control::start_thread, control::start_thread,
+                  control::start_thread, control::start_pool,   control::start_pool,
+                  control::start_timer,  control::start_timer,  control::start_timer,
+                  control::start_timer};
+  for (auto start : starters) {
+    if (DWORD e = start(io)) return e;
   }
-  // The coroutines' counterparts: a pool callback hop, then a timer; written by hand that is one
-  // more pinned one-shot timer each (the control measures loader cost, not the coroutine).
-  for (int i = 0; i < 2; ++i) {
-    control::pin_self();
-    PTP_TIMER timer = ::CreateThreadpoolTimer(control::timer_operation, io, nullptr);
-    if (timer == nullptr) return ::GetLastError();
-    FILETIME due{};
-    ULARGE_INTEGER one_ms;
-    one_ms.QuadPart = static_cast<ULONGLONG>(-10000LL);  // relative: 1 ms
-    due.dwLowDateTime = one_ms.LowPart;
-    due.dwHighDateTime = one_ms.HighPart;
-    ::SetThreadpoolTimer(timer, &due, 0, 0);
-  }
-  if (!io->pipe_io) {  // see stress_io::pipe_io: two pinned pool callbacks instead
+  if (!io->pipe_io) {
     for (int i = 0; i < 2; ++i) {
-      control::pin_self();
-      if (!::TrySubmitThreadpoolCallback(control::pool_operation, io, nullptr))
-        return ::GetLastError();
+      if (DWORD e = control::start_pool(io)) return e;
     }
     return 0;
   }
