@@ -5,6 +5,10 @@
 # windows-arm64-headers preset uses it where no ARM64 runtime exists to link or run anything.
 include_guard(GLOBAL)
 
+# The headers that are for POSIX systems only and never compiled for Windows: the Linux side of a
+# platform split (detail/*_posix.h, detail/*_linux.h) and the public POSIX headers (posix_*.h).
+set(MODREF_POSIX_ONLY_HEADER_REGEX "(_(posix|linux)|/posix_[a-z0-9_]+)\\.h$")
+
 function(modref_add_header_check)
   if(NOT WIN32)
     message(FATAL_ERROR "MODREF_HEADER_CHECK: the headers of modref::module and modref::threads "
@@ -12,6 +16,7 @@ function(modref_add_header_check)
   endif()
   file(GLOB headers RELATIVE "${PROJECT_SOURCE_DIR}" CONFIGURE_DEPENDS
        "${PROJECT_SOURCE_DIR}/*/include/modref/*.h")
+  list(FILTER headers EXCLUDE REGEX "${MODREF_POSIX_ONLY_HEADER_REGEX}")
   set(sources "")
   foreach(header IN LISTS headers)
     string(REGEX REPLACE "^[^/]+/include/" "" include "${header}")  # modref/x.h
@@ -62,11 +67,10 @@ function(modref_add_msvc_branch_check)
   file(GLOB_RECURSE all_headers CONFIGURE_DEPENDS "${PROJECT_SOURCE_DIR}/*/include/modref/*.h")
   file(GLOB public_headers RELATIVE "${PROJECT_SOURCE_DIR}" CONFIGURE_DEPENDS
        "${PROJECT_SOURCE_DIR}/*/include/modref/*.h")
+  list(FILTER all_headers EXCLUDE REGEX "${MODREF_POSIX_ONLY_HEADER_REGEX}")
+  list(FILTER public_headers EXCLUDE REGEX "${MODREF_POSIX_ONLY_HEADER_REGEX}")
   set(dependencies "")
   foreach(header IN LISTS all_headers)
-    if(header MATCHES "_(posix|linux)\\.h$")
-      continue()  # the Linux side of a platform split: not compiled for Windows
-    endif()
     file(STRINGS "${header}" lines REGEX "^[ \t]*#[ \t]*include[ \t]*[<\"]")
     foreach(line IN LISTS lines)
       string(REGEX REPLACE "^[ \t]*#[ \t]*include[ \t]*([<\"][^>\"]+[>\"]).*$" "\\1" included
