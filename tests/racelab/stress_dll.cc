@@ -203,11 +203,11 @@ extern "C" __declspec(dllexport) DWORD stress_start_control(stress_io* io) {
   // The modref build's kinds, in its order, each written by hand. The coroutines' counterpart (a
   // pool callback hop, then a timer) is one more timer each: the control measures loader cost,
   // not the coroutine. Without --pipe-io the pipe kind is two pool callbacks (stress_io::pipe_io).
-  DWORD (*const starters[])
-  (stress_io*) = {control::start_thread, control::start_thread, control::start_thread,
-                  control::start_thread, control::start_pool,   control::start_pool,
-                  control::start_timer,  control::start_timer,  control::start_timer,
-                  control::start_timer};
+  using starter = DWORD (*)(stress_io*);
+  const starter starters[] = {control::start_thread, control::start_thread, control::start_thread,
+                              control::start_thread, control::start_pool,   control::start_pool,
+                              control::start_timer,  control::start_timer,  control::start_timer,
+                              control::start_timer};
   for (auto start : starters) {
     if (DWORD e = start(io)) return e;
   }
