@@ -21,3 +21,6 @@ target_compile_definitions(module_ref_linux_test PRIVATE
   MODREF_PIN_PROBE_SO="$<TARGET_FILE:pin_probe_so>"
   MODREF_UNIQUE_SO="$<TARGET_FILE:unique_so>")
 add_dependencies(module_ref_linux_test pin_probe_so unique_so)
+
+modref_add_test_executable(posix_error_test SOURCES posix_error_test.cc
+  LIBS modref::module LABELS modref)
