@@ -47,6 +47,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "modref/detail/module_activity.h"
 #include "modref/detail/module_lifecycle_linux.h"
 #include "modref/posix_error.h"
 #include "modref/refcount.h"
@@ -152,41 +153,6 @@ inline native_module_handle current_module() noexcept {
     detail::g_this_module.store(known, std::memory_order_relaxed);
   }
   return known;
-}
-
-// modref::activity_snapshot / modref::activity()
-// Per-module counts of what modref keeps alive: thread contexts not yet destroyed, and loader
-// references on this module held by module_ref objects.
-struct activity_snapshot {
-  long live_contexts = 0;
-  long live_pins = 0;
-};
-
-namespace detail {
-
-// detail::context_counter: a member of every modref context, so that activity() sees it.
-struct context_counter {
-  context_counter() noexcept {
-    g_module_state.live_contexts.fetch_add(1, std::memory_order_relaxed);
-  }
-  context_counter(const context_counter&) noexcept : context_counter() {}
-  context_counter& operator=(const context_counter&) noexcept { return *this; }
-  ~context_counter() { g_module_state.live_contexts.fetch_sub(1, std::memory_order_relaxed); }
-};
-
-}  // namespace detail
-
-inline activity_snapshot activity() noexcept {
-  return {detail::g_module_state.live_contexts.load(std::memory_order_relaxed),
-          detail::g_module_state.live_pins.load(std::memory_order_relaxed)};
-}
-
-// modref::can_unload_now()
-// True when modref holds nothing alive in this module: no live contexts, no pins of this module.
-// A plugin host's "may I dlclose you?" entry point combines it with the plugin's own counts.
-inline bool can_unload_now() noexcept {
-  const activity_snapshot now = activity();
-  return now.live_contexts == 0 && now.live_pins == 0;
 }
 
 // modref::module_ref

@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "modref/detail/module_activity.h"
 #include "modref/detail/module_lifecycle.h"
 #include "modref/refcount.h"
 #include "modref/win32_error.h"
@@ -33,43 +34,6 @@ namespace modref {
 // modref::current_module()
 // The HMODULE of the module this code was compiled into (your DLL or EXE). No reference is taken.
 inline HMODULE current_module() noexcept { return reinterpret_cast<HMODULE>(&__ImageBase); }
-
-// modref::activity_snapshot / modref::activity()
-// Per-module counts of what modref keeps alive: thread and callback contexts not yet destroyed,
-// and loader references on this module held by module_ref objects.
-struct activity_snapshot {
-  long live_contexts = 0;
-  long live_pins = 0;
-};
-
-namespace detail {
-
-// detail::context_counter: a member of every modref context, so that activity() sees it.
-struct context_counter {
-  context_counter() noexcept {
-    g_module_state.live_contexts.fetch_add(1, std::memory_order_relaxed);
-  }
-  context_counter(const context_counter&) noexcept : context_counter() {}
-  context_counter& operator=(const context_counter&) noexcept { return *this; }
-  ~context_counter() { g_module_state.live_contexts.fetch_sub(1, std::memory_order_relaxed); }
-};
-
-}  // namespace detail
-
-inline activity_snapshot activity() noexcept {
-  return {detail::g_module_state.live_contexts.load(std::memory_order_relaxed),
-          detail::g_module_state.live_pins.load(std::memory_order_relaxed)};
-}
-
-// modref::can_unload_now()
-// True when modref holds nothing alive in this module: no live contexts, no pins of this module.
-// Combine it with your own object count in DllCanUnloadNow:
-//   STDAPI DllCanUnloadNow() { return modref::can_unload_now() && my_objects == 0 ? S_OK : S_FALSE;
-//   }
-inline bool can_unload_now() noexcept {
-  const activity_snapshot now = activity();
-  return now.live_contexts == 0 && now.live_pins == 0;
-}
 
 // modref::module_ref
 // Move-only owner of one loader reference to a module.

@@ -1,7 +1,7 @@
 // <modref/detail/callables.h> — internal helpers shared by <modref/thread.h> and
-// <modref/threadpool.h>: the empty-callable check every starter makes before it pins anything, and
-// the mapping from a modref status to the std::system_error that throwing constructors report.
-// Not part of the public API.
+// <modref/threadpool.h>: the empty-callable check every starter makes before it pins anything,
+// the exit code a callable's result gives its thread, and the mapping from a modref status to the
+// std::system_error that throwing constructors report. Not part of the public API.
 #ifndef MODREF_DETAIL_CALLABLES_H_
 #define MODREF_DETAIL_CALLABLES_H_
 
@@ -30,6 +30,21 @@ bool callable_is_empty(const F& f) noexcept {
     return !static_cast<bool>(f);
   } else {
     return false;
+  }
+}
+
+// detail::exit_code_from<Code>(result)
+// A thread's exit code from its callable's result: an enum's underlying value, an integer
+// converted to `Code` (DWORD on Windows, std::uint32_t on Linux), anything else 0.
+template <class Code, class R>
+Code exit_code_from(R&& result) noexcept {
+  using value = std::remove_cvref_t<R>;
+  if constexpr (std::is_enum_v<value>) {
+    return static_cast<Code>(static_cast<std::underlying_type_t<value>>(result));
+  } else if constexpr (std::is_integral_v<value>) {
+    return static_cast<Code>(result);
+  } else {
+    return Code{0};
   }
 }
 

@@ -84,19 +84,6 @@ struct thread_options {
 
 namespace detail {
 
-// Converts a callable's result to a thread exit code.
-template <class R>
-std::uint32_t exit_code_from(R&& result) noexcept {
-  using value = std::remove_cvref_t<R>;
-  if constexpr (std::is_enum_v<value>) {
-    return static_cast<std::uint32_t>(static_cast<std::underlying_type_t<value>>(result));
-  } else if constexpr (std::is_integral_v<value>) {
-    return static_cast<std::uint32_t>(result);
-  } else {
-    return 0;
-  }
-}
-
 // detail::release_module_at_thread_exit(module)
 // Registers dlclose(module) as a destructor of the calling thread (see the file comment for the
 // cast and the owner address). Registered first, it runs last. False if glibc refused it.
@@ -152,7 +139,7 @@ class thread_context final : public ref_counted<thread_context<Fn, Args...>> {
       std::apply(invoke, std::move(call_));
       return 0;
     } else {
-      return exit_code_from(std::apply(invoke, std::move(call_)));
+      return exit_code_from<std::uint32_t>(std::apply(invoke, std::move(call_)));
     }
   }
 
@@ -310,6 +297,7 @@ class thread {
     pthread_t value_{};
   };
   using native_handle_type = pthread_t;
+  using exit_code_type = std::uint32_t;  // what join reports (the thread function's result)
 
   thread() noexcept = default;
 
@@ -470,6 +458,16 @@ class thread {
     return join_outcome::joined;
   }
 
+  // For jthread (detail/jthread.h): exit() leaves threads running on Linux, so there is never a
+  // thread the system already ended; ~jthread joins as usual.
+  bool abandon_if_process_ending_() noexcept { return false; }
+  static void report_detached_instead_of_joining_() noexcept {
+    static constexpr char kMessage[] =
+        "modref::jthread: destroyed where joining would deadlock (on its own thread or in its "
+        "module's teardown); stop was requested and the thread was detached instead\n";
+    (void)!::write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
+  }
+
   void close_() noexcept {
     (void)::pthread_detach(id_.value());
     id_ = id();
@@ -477,117 +475,6 @@ class thread {
 
   id id_;
   int wait_error_ = 0;  // pthread_join's error, for the wait_failed outcome
-};
-
-// modref::jthread
-// std::jthread's interface on top of modref::thread: a std::stop_token is passed to callables that
-// take one as their first parameter; destruction requests stop and joins.
-class jthread {
- public:
-  using id = thread::id;
-  using native_handle_type = thread::native_handle_type;
-
-  jthread() noexcept : stop_(std::nostopstate) {}
-
-  template <class F, class... Args>
-  requires(!std::same_as<std::remove_cvref_t<F>, jthread>) &&
-      detail::not_thread_options<F> explicit jthread(F&& f, Args&&... args)
-      : jthread(thread_options{}, std::forward<F>(f), std::forward<Args>(args)...) {}
-
-  template <class F, class... Args>
-  jthread(const thread_options& options, F&& f, Args&&... args) {
-    thread_ = start_(options, stop_, std::forward<F>(f), std::forward<Args>(args)...);
-  }
-
-  // jthread::start(f, args...)
-  // As the constructor, but reports failure as a status instead of throwing.
-  template <class F, class... Args>
-  requires detail::not_thread_options<F>
-  [[nodiscard]] static absl::StatusOr<jthread> start(F&& f, Args&&... args) {
-    return start(thread_options{}, std::forward<F>(f), std::forward<Args>(args)...);
-  }
-  template <class F, class... Args>
-  [[nodiscard]] static absl::StatusOr<jthread> start(const thread_options& options, F&& f,
-                                                     Args&&... args) {
-    jthread j;
-    j.stop_ = std::stop_source();
-    absl::StatusOr<thread> started =
-        start_status_(options, j.stop_, std::forward<F>(f), std::forward<Args>(args)...);
-    if (!started.ok()) return started.status();
-    j.thread_ = *std::move(started);
-    return j;
-  }
-
-  jthread(const jthread&) = delete;  // one thread, one owner
-  jthread& operator=(const jthread&) = delete;
-  jthread(jthread&&) noexcept = default;
-  jthread& operator=(jthread&& other) noexcept {
-    if (this != &other) {
-      finish_();
-      thread_ = std::move(other.thread_);
-      stop_ = std::move(other.stop_);
-    }
-    return *this;
-  }
-
-  // ~jthread: requests stop, then joins — except on the thread itself, or from this module's
-  // teardown while the thread runs: then it requests stop, detaches and says so on stderr instead
-  // of deadlocking. (At exit() the threads still run on Linux, so it joins as usual.)
-  ~jthread() { finish_(); }
-
-  bool joinable() const noexcept { return thread_.joinable(); }
-  id get_id() const noexcept { return thread_.get_id(); }
-  native_handle_type native_handle() const noexcept { return thread_.native_handle(); }
-  static unsigned hardware_concurrency() noexcept { return thread::hardware_concurrency(); }
-  void join() { thread_.join(); }
-  [[nodiscard]] absl::StatusOr<std::uint32_t> try_join() noexcept { return thread_.try_join(); }
-  void detach() { thread_.detach(); }
-
-  std::stop_source get_stop_source() noexcept { return stop_; }
-  std::stop_token get_stop_token() const noexcept { return stop_.get_token(); }
-  bool request_stop() noexcept { return stop_.request_stop(); }
-
-  void swap(jthread& other) noexcept {
-    thread_.swap(other.thread_);
-    stop_.swap(other.stop_);
-  }
-  friend void swap(jthread& a, jthread& b) noexcept { a.swap(b); }
-
- private:
-  template <class F, class... Args>
-  static absl::StatusOr<thread> start_status_(const thread_options& options,
-                                              const std::stop_source& stop, F&& f, Args&&... args) {
-    if constexpr (std::is_invocable_v<std::decay_t<F>, std::stop_token, std::decay_t<Args>...>) {
-      return thread::start(options, std::forward<F>(f), stop.get_token(),
-                           std::forward<Args>(args)...);
-    } else {
-      return thread::start(options, std::forward<F>(f), std::forward<Args>(args)...);
-    }
-  }
-  template <class F, class... Args>
-  static thread start_(const thread_options& options, const std::stop_source& stop, F&& f,
-                       Args&&... args) {
-    absl::StatusOr<thread> started =
-        start_status_(options, stop, std::forward<F>(f), std::forward<Args>(args)...);
-    if (!started.ok()) throw detail::to_system_error(started.status());
-    return *std::move(started);
-  }
-
-  void finish_() noexcept {
-    if (!thread_.joinable()) return;
-    stop_.request_stop();
-    absl::StatusOr<std::uint32_t> joined = thread_.try_join();
-    if (!joined.ok()) {
-      static constexpr char kMessage[] =
-          "modref::jthread: destroyed where joining would deadlock (on its own thread or in its "
-          "module's teardown); stop was requested and the thread was detached instead\n";
-      (void)!::write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
-      thread_.close_();
-    }
-  }
-
-  std::stop_source stop_;
-  thread thread_;
 };
 
 // modref::start_detached(f, args...)
@@ -609,6 +496,8 @@ template <class F, class... Args>
 }
 
 }  // namespace modref
+
+#include "modref/detail/jthread.h"  // modref::jthread, on top of the thread above
 
 template <>
 struct std::hash<modref::thread::id> {

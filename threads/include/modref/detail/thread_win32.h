@@ -50,19 +50,6 @@ struct thread_options {
 
 namespace detail {
 
-// Converts a callable's result to a thread exit code.
-template <class R>
-DWORD exit_code_from(R&& result) noexcept {
-  using value = std::remove_cvref_t<R>;
-  if constexpr (std::is_enum_v<value>) {
-    return static_cast<DWORD>(static_cast<std::underlying_type_t<value>>(result));
-  } else if constexpr (std::is_integral_v<value>) {
-    return static_cast<DWORD>(result);
-  } else {
-    return 0;
-  }
-}
-
 // detail::thread_context<Fn, Args...>
 // Everything a worker owns: the module pin, the decayed callable and arguments. One allocation.
 template <class Fn, class... Args>
@@ -83,7 +70,7 @@ class thread_context final : public ref_counted<thread_context<Fn, Args...>> {
       std::apply(invoke, std::move(call_));
       return 0;
     } else {
-      return exit_code_from(std::apply(invoke, std::move(call_)));
+      return exit_code_from<DWORD>(std::apply(invoke, std::move(call_)));
     }
   }
 
@@ -239,6 +226,7 @@ class thread {
     DWORD value_ = 0;
   };
   using native_handle_type = HANDLE;
+  using exit_code_type = DWORD;  // what join's wait reports (GetExitCodeThread)
 
   thread() noexcept = default;
 
@@ -396,6 +384,19 @@ class thread {
     return join_outcome::joined;
   }
 
+  // For jthread (detail/jthread.h): during process termination the system has already ended the
+  // thread; forget the handle without waiting, cancelling or closing anything.
+  bool abandon_if_process_ending_() noexcept {
+    if (!process_terminating()) return false;
+    abandon_();
+    return true;
+  }
+  static void report_detached_instead_of_joining_() noexcept {
+    ::OutputDebugStringA(
+        "modref::jthread: destroyed where joining would deadlock (on its own thread or under "
+        "the loader lock); stop was requested and the thread was detached instead\n");
+  }
+
   void close_() noexcept {
     last_error_preserver keep;
     ::CloseHandle(std::exchange(handle_, nullptr));
@@ -410,121 +411,6 @@ class thread {
 
   HANDLE handle_ = nullptr;
   id id_;
-};
-
-// modref::jthread
-// std::jthread's interface on top of modref::thread: a std::stop_token is passed to callables that
-// take one as their first parameter; destruction requests stop and joins.
-class jthread {
- public:
-  using id = thread::id;
-  using native_handle_type = thread::native_handle_type;
-
-  jthread() noexcept : stop_(std::nostopstate) {}
-
-  template <class F, class... Args>
-  requires(!std::same_as<std::remove_cvref_t<F>, jthread>) &&
-      detail::not_thread_options<F> explicit jthread(F&& f, Args&&... args)
-      : jthread(thread_options{}, std::forward<F>(f), std::forward<Args>(args)...) {}
-
-  template <class F, class... Args>
-  jthread(const thread_options& options, F&& f, Args&&... args) {
-    thread_ = start_(options, stop_, std::forward<F>(f), std::forward<Args>(args)...);
-  }
-
-  // jthread::start(f, args...)
-  // As the constructor, but reports failure as a status instead of throwing.
-  template <class F, class... Args>
-  requires detail::not_thread_options<F>
-  [[nodiscard]] static absl::StatusOr<jthread> start(F&& f, Args&&... args) {
-    return start(thread_options{}, std::forward<F>(f), std::forward<Args>(args)...);
-  }
-  template <class F, class... Args>
-  [[nodiscard]] static absl::StatusOr<jthread> start(const thread_options& options, F&& f,
-                                                     Args&&... args) {
-    jthread j;
-    j.stop_ = std::stop_source();
-    absl::StatusOr<thread> started =
-        start_status_(options, j.stop_, std::forward<F>(f), std::forward<Args>(args)...);
-    if (!started.ok()) return started.status();
-    j.thread_ = *std::move(started);
-    return j;
-  }
-
-  jthread(const jthread&) = delete;  // one thread, one owner
-  jthread& operator=(const jthread&) = delete;
-  jthread(jthread&&) noexcept = default;
-  jthread& operator=(jthread&& other) noexcept {
-    if (this != &other) {
-      finish_();
-      thread_ = std::move(other.thread_);
-      stop_ = std::move(other.stop_);
-    }
-    return *this;
-  }
-
-  // ~jthread: requests stop, then joins — except where joining cannot work:
-  //   - during process termination it does nothing (the system already ended the thread);
-  //   - on the thread itself, or under the loader lock while the thread runs, it requests stop,
-  //     detaches and reports it through OutputDebugString instead of deadlocking.
-  ~jthread() { finish_(); }
-
-  bool joinable() const noexcept { return thread_.joinable(); }
-  id get_id() const noexcept { return thread_.get_id(); }
-  native_handle_type native_handle() const noexcept { return thread_.native_handle(); }
-  static unsigned hardware_concurrency() noexcept { return thread::hardware_concurrency(); }
-  void join() { thread_.join(); }
-  [[nodiscard]] absl::StatusOr<DWORD> try_join() noexcept { return thread_.try_join(); }
-  void detach() { thread_.detach(); }
-
-  std::stop_source get_stop_source() noexcept { return stop_; }
-  std::stop_token get_stop_token() const noexcept { return stop_.get_token(); }
-  bool request_stop() noexcept { return stop_.request_stop(); }
-
-  void swap(jthread& other) noexcept {
-    thread_.swap(other.thread_);
-    stop_.swap(other.stop_);
-  }
-  friend void swap(jthread& a, jthread& b) noexcept { a.swap(b); }
-
- private:
-  template <class F, class... Args>
-  static absl::StatusOr<thread> start_status_(const thread_options& options,
-                                              const std::stop_source& stop, F&& f, Args&&... args) {
-    if constexpr (std::is_invocable_v<std::decay_t<F>, std::stop_token, std::decay_t<Args>...>) {
-      return thread::start(options, std::forward<F>(f), stop.get_token(),
-                           std::forward<Args>(args)...);
-    } else {
-      return thread::start(options, std::forward<F>(f), std::forward<Args>(args)...);
-    }
-  }
-  template <class F, class... Args>
-  static thread start_(const thread_options& options, const std::stop_source& stop, F&& f,
-                       Args&&... args) {
-    absl::StatusOr<thread> started =
-        start_status_(options, stop, std::forward<F>(f), std::forward<Args>(args)...);
-    if (!started.ok()) throw detail::to_system_error(started.status());
-    return *std::move(started);
-  }
-
-  void finish_() noexcept {
-    if (!thread_.joinable()) return;
-    if (process_terminating()) {
-      thread_.abandon_();  // do not wait, cancel or close anything: the process is ending
-      return;
-    }
-    stop_.request_stop();
-    absl::StatusOr<DWORD> joined = thread_.try_join();
-    if (!joined.ok()) {
-      ::OutputDebugStringA(
-          "modref::jthread: destroyed where joining would deadlock (on its own thread or under "
-          "the loader lock); stop was requested and the thread was detached instead\n");
-      thread_.close_();
-    }
-  }
-
-  std::stop_source stop_;
-  thread thread_;
 };
 
 // modref::start_detached(f, args...)
@@ -547,6 +433,8 @@ template <class F, class... Args>
 }
 
 }  // namespace modref
+
+#include "modref/detail/jthread.h"  // modref::jthread, on top of the thread above
 
 template <>
 struct std::hash<modref::thread::id> {
