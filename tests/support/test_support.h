@@ -6,6 +6,7 @@
 
 #include <windows.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -40,14 +41,17 @@ inline bool wait_until_unloaded(const wchar_t* name,
 
 inline bool is_loaded(const wchar_t* name) { return ::GetModuleHandleW(name) != nullptr; }
 
-// Where a child's standard output and error go.
 // Runs `command_line` as a child process and returns its exit code; ~0u when it could not start,
 // WAIT_TIMEOUT (258) when it did not end within `bound` (the child is then killed). With a `log`
 // path, the child's standard output and error go to that file (truncated), so that a failure can
 // be explained afterwards (see read_file); without one, the child shares this process's handles.
+// With a `log` and a non-zero `stall`, a child whose log has not grown for `stall` also counts as
+// hung (killed, WAIT_TIMEOUT): for children that print a line per step, a deadlock is then told
+// from a slow run after `stall` rather than after the whole `bound`.
 inline DWORD run_child(std::wstring command_line,
                        std::chrono::milliseconds bound = std::chrono::seconds(60),
-                       const std::filesystem::path& log = {}) {
+                       const std::filesystem::path& log = {},
+                       std::chrono::milliseconds stall = std::chrono::milliseconds::zero()) {
   STARTUPINFOW si{};
   si.cb = sizeof(si);
   PROCESS_INFORMATION pi{};
@@ -69,7 +73,28 @@ inline DWORD run_child(std::wstring command_line,
   if (!created) return ~0u;
   ::CloseHandle(pi.hThread);
   DWORD code = ~0u;
-  if (::WaitForSingleObject(pi.hProcess, static_cast<DWORD>(bound.count())) == WAIT_TIMEOUT) {
+  const bool watch_log = redirect && stall > std::chrono::milliseconds::zero();
+  const auto deadline = std::chrono::steady_clock::now() + bound;
+  auto last_growth = std::chrono::steady_clock::now();
+  std::uintmax_t last_size = 0;
+  DWORD waited = WAIT_TIMEOUT;
+  for (;;) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) break;
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
+    const auto slice = watch_log ? std::min(left, std::chrono::milliseconds(250)) : left;
+    waited = ::WaitForSingleObject(pi.hProcess, static_cast<DWORD>(slice.count()));
+    if (waited != WAIT_TIMEOUT || !watch_log) break;
+    std::error_code ignored;
+    const std::uintmax_t size = std::filesystem::file_size(log, ignored);
+    if (!ignored && size != last_size) {
+      last_size = size;
+      last_growth = std::chrono::steady_clock::now();
+    } else if (std::chrono::steady_clock::now() - last_growth >= stall) {
+      break;  // no new output for `stall`: hung
+    }
+  }
+  if (waited == WAIT_TIMEOUT) {
     ::TerminateProcess(pi.hProcess, WAIT_TIMEOUT);
     ::WaitForSingleObject(pi.hProcess, 10000);  // bounded: the log is complete once it is gone
     code = WAIT_TIMEOUT;
