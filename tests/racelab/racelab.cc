@@ -238,7 +238,7 @@ int main(int argc, char** argv) {
          "load on every core",
          L"raw " + cycles, L"modref " + cycles, lab_passed},
         {"stress_leak_check", "the handle check with one handle leaked per cycle on purpose", L"",
-         L"modref 150 --leak-handle-on-purpose", lab_leak},
+         L"modref 60 --leak-handle-on-purpose", lab_leak},
     };
     auto run_stress = [](const std::wstring& args) {
       return run_logged(
