@@ -1,13 +1,12 @@
-// Tests for <modref/threadpool_io.h> and <modref/coroutine_io.h> under Wine, with real named
-// pipes and files: completions and their buffers, the StartThreadpoolIo/CancelThreadpoolIo
-// pairing (synchronous failure, synchronous success without a packet), cancel one / cancel all
-// waiting for the completions, every destruction policy, the own-completion and loader-lock
-// refusals, process termination (simulated), every bad input, and the coroutine awaitables.
+// Tests for <modref/threadpool_io.h> under Wine, with real named pipes and files: completions and
+// their buffers, the StartThreadpoolIo/CancelThreadpoolIo pairing (synchronous failure,
+// synchronous success without a packet), cancel one / cancel all waiting for the completions,
+// every destruction policy, the own-completion and loader-lock refusals, process termination
+// (simulated) and every bad input. The coroutine awaitables of <modref/coroutine_io.h> have their
+// own tests (coroutine_io_test.cc).
 //
 // Rendezvous use events; every wait is bounded (kBoundMs). The fixed waits (kQuietMs) assert that
 // something does NOT happen and are commented.
-#include <modref/coroutine_io.h>
-#include <modref/coroutine_task.h>
 #include <modref/threadpool_io.h>
 
 #include <windows.h>
@@ -27,11 +26,18 @@
 #include <gtest/gtest.h>
 
 #include "../support/test_support.h"
+#include "io_test_support.h"
 #include "pool_test_support.h"
 
 namespace {
 
 using modref::on_destroy;
+using modref_io_test::bytes;
+using modref_io_test::make_io;
+using modref_io_test::open_temp_file;
+using modref_io_test::pipe_pair;
+using modref_io_test::to_bytes;
+using modref_io_test::to_string;
 using modref_pool_test::event;
 using modref_pool_test::eventually;
 using modref_pool_test::kBoundMs;
@@ -40,73 +46,6 @@ using modref_pool_test::seams;
 using modref_pool_test::settles_at_end;
 
 auto& io_seams() { return modref::detail::g_io_test_seams; }
-
-using bytes = std::vector<std::byte>;
-
-bytes to_bytes(std::string_view text) {
-  bytes out(text.size());
-  std::memcpy(out.data(), text.data(), text.size());
-  return out;
-}
-std::string to_string(const bytes& b, size_t n) {
-  return std::string(reinterpret_cast<const char*>(b.data()), n);
-}
-
-// A connected named pipe: the server end overlapped (bound to the threadpool_io under test), the
-// client end synchronous (the test writes and reads it directly).
-struct pipe_pair {
-  HANDLE server = INVALID_HANDLE_VALUE;
-  HANDLE client = INVALID_HANDLE_VALUE;
-  std::wstring name;
-
-  explicit pipe_pair(bool connect_client = true) {
-    static std::atomic<int> counter{0};
-    name = L"\\\\.\\pipe\\modref_io_test_" + std::to_wstring(::GetCurrentProcessId()) + L"_" +
-           std::to_wstring(counter.fetch_add(1));
-    server = ::CreateNamedPipeW(name.c_str(), PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED,
-                                PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT, 1, 65536, 65536, 0,
-                                nullptr);
-    if (connect_client) open_client();
-  }
-  void open_client() {
-    client = ::CreateFileW(name.c_str(), GENERIC_READ | GENERIC_WRITE, 0, nullptr, OPEN_EXISTING, 0,
-                           nullptr);
-  }
-  void close_client() {
-    if (client != INVALID_HANDLE_VALUE) ::CloseHandle(client);
-    client = INVALID_HANDLE_VALUE;
-  }
-  void close_server() {
-    if (server != INVALID_HANDLE_VALUE) ::CloseHandle(server);
-    server = INVALID_HANDLE_VALUE;
-  }
-  bool write_client(std::string_view text) const {
-    DWORD written = 0;
-    return ::WriteFile(client, text.data(), static_cast<DWORD>(text.size()), &written, nullptr) &&
-           written == text.size();
-  }
-  std::string read_client(size_t n) const {
-    std::string out(n, '\0');
-    DWORD got = 0;
-    if (!::ReadFile(client, out.data(), static_cast<DWORD>(n), &got, nullptr)) return {};
-    out.resize(got);
-    return out;
-  }
-  ~pipe_pair() {
-    close_client();
-    close_server();
-  }
-  pipe_pair(const pipe_pair&) = delete;
-  pipe_pair& operator=(const pipe_pair&) = delete;
-};
-
-// A temporary file opened for overlapped I/O, deleted on close.
-HANDLE open_temp_file(bool overlapped = true) {
-  const std::filesystem::path path = modref_test::temp_file(L"modref_io");
-  return ::CreateFileW(path.c_str(), GENERIC_READ | GENERIC_WRITE, 0, nullptr, CREATE_ALWAYS,
-                       FILE_FLAG_DELETE_ON_CLOSE | (overlapped ? FILE_FLAG_OVERLAPPED : 0),
-                       nullptr);
-}
 
 // What a completion saw.
 struct outcome {
@@ -124,13 +63,6 @@ struct outcome {
     };
   }
 };
-
-template <on_destroy P>
-modref::threadpool_io<P> make_io(HANDLE h, const modref::io_options& options = {}) {
-  absl::StatusOr<modref::threadpool_io<P>> io = modref::threadpool_io<P>::create(h, options);
-  EXPECT_TRUE(io.ok()) << io.status();
-  return io.ok() ? *std::move(io) : modref::threadpool_io<P>();
-}
 
 // ---------------------------------------------------------------------------------------------
 // Completions
@@ -702,72 +634,6 @@ TEST(ThreadpoolIo, InjectedCreateFailureGivesEverythingBack) {
   EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
   // The handle was not bound: a real create still works.
   EXPECT_TRUE(modref::threadpool_io<on_destroy::wait>::create(pipe.server).ok());
-}
-
-// ---------------------------------------------------------------------------------------------
-// Coroutines
-
-modref::task<absl::StatusOr<size_t>> read_once(modref::threadpool_io<on_destroy::wait>& io,
-                                               std::span<std::byte> buffer, std::stop_token stop) {
-  co_return co_await modref::async_read(io, 0, buffer, stop);
-}
-
-TEST(CoroutineIo, AsyncReadReturnsTheByteCount) {
-  settles_at_end settles;
-  pipe_pair pipe;
-  auto io = make_io<on_destroy::wait>(pipe.server);
-  std::array<std::byte, 16> buffer{};
-  ASSERT_TRUE(pipe.write_client("coro"));
-  absl::StatusOr<size_t> got = read_once(io, buffer, {}).get();
-  ASSERT_TRUE(got.ok()) << got.status();
-  EXPECT_EQ(*got, 4u);
-  EXPECT_EQ(std::memcmp(buffer.data(), "coro", 4), 0);
-}
-
-TEST(CoroutineIo, AsyncWriteReturnsTheByteCount) {
-  settles_at_end settles;
-  pipe_pair pipe;
-  auto io = make_io<on_destroy::wait>(pipe.server);
-  auto write_once = [&]() -> modref::task<absl::StatusOr<size_t>> {
-    const std::string text = "written by a coroutine";
-    co_return co_await modref::async_write(io, 0, text);
-  };
-  absl::StatusOr<size_t> put = write_once().get();
-  ASSERT_TRUE(put.ok()) << put.status();
-  EXPECT_EQ(pipe.read_client(*put), "written by a coroutine");
-}
-
-TEST(CoroutineIo, StopRequestCancelsThePendingRead) {
-  settles_at_end settles;
-  pipe_pair pipe;
-  auto io = make_io<on_destroy::wait>(pipe.server);
-  std::array<std::byte, 16> buffer{};
-  std::stop_source stop;
-  modref::task<absl::StatusOr<size_t>> t = read_once(io, buffer, stop.get_token());
-  std::optional<absl::StatusOr<size_t>> got;
-  event finished;
-  std::thread runner([&] {
-    got = std::move(t).get();
-    finished.set();
-  });
-  ASSERT_TRUE(eventually([&] { return io.pending() == 1; }));
-  stop.request_stop();
-  ASSERT_TRUE(finished.wait());
-  runner.join();
-  EXPECT_EQ(got->status().code(), absl::StatusCode::kCancelled) << got->status();
-  EXPECT_EQ(io.pending(), 0u);
-}
-
-TEST(CoroutineIo, AlreadyStoppedTokenStartsNothing) {
-  settles_at_end settles;
-  pipe_pair pipe;
-  auto io = make_io<on_destroy::wait>(pipe.server);
-  std::array<std::byte, 16> buffer{};
-  std::stop_source stop;
-  stop.request_stop();
-  absl::StatusOr<size_t> got = read_once(io, buffer, stop.get_token()).get();
-  EXPECT_EQ(got.status().code(), absl::StatusCode::kCancelled);
-  EXPECT_EQ(io.pending(), 0u);
 }
 
 }  // namespace

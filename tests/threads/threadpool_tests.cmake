@@ -41,11 +41,16 @@ modref_add_test_executable(pool_hardening_test SOURCES pool_hardening_test.cc LI
   LABELS threads)
 target_compile_definitions(pool_hardening_test PRIVATE MODREF_TEST_SEAMS)
 
-# modref::threadpool_io and the coroutine awaitables (<modref/threadpool_io.h>,
-# <modref/coroutine_io.h>): real named pipes and files; the loader-lock test reuses
-# threadpool_loader_lock_dll; threadpool_io_dll has a read pending when the host unloads it.
+# modref::threadpool_io (<modref/threadpool_io.h>): real named pipes and files; the loader-lock
+# test reuses threadpool_loader_lock_dll; threadpool_io_dll has a read pending when the host
+# unloads it.
 modref_add_test_executable(threadpool_io_test SOURCES threadpool_io_test.cc LIBS modref::threads
   LABELS threads)
 target_compile_definitions(threadpool_io_test PRIVATE MODREF_TEST_SEAMS)
 add_dependencies(threadpool_io_test threadpool_loader_lock_dll threadpool_io_dll)
 modref_add_test_dll(threadpool_io_dll SOURCES dlls/threadpool_io_dll.cc LIBS modref::threads)
+# <modref/coroutine_io.h>: co_await async_read / async_write over the same real pipes
+# (io_test_support.h is shared with threadpool_io_test).
+modref_add_test_executable(coroutine_io_test SOURCES coroutine_io_test.cc LIBS modref::threads
+  LABELS threads)
+target_compile_definitions(coroutine_io_test PRIVATE MODREF_TEST_SEAMS)

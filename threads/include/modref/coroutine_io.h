@@ -34,8 +34,9 @@
 // without starting anything.
 //
 // Lifetime: the awaiter lives in the awaiting frame; `io` must outlive the co_await (destroying it
-// meanwhile from elsewhere is allowed: its destructor cancels the read, the coroutine resumes with
-// kCancelled, and must not touch `io` afterwards).
+// meanwhile from elsewhere is allowed under every policy: its destructor cancels the read, the
+// coroutine resumes with kCancelled -- also where on_destroy::cancel drops the completion
+// without calling it -- and must not touch `io` afterwards).
 //
 // Thread safety / memory ordering: one atomic count of two shares (the starting thread's and the
 // completion's) decides who continues the coroutine (acq_rel: the last one sees the other's
@@ -106,11 +107,12 @@ class io_awaiter {
         break;
     }
     frame_ = awaiting;
-    auto done = [this](absl::StatusOr<size_t> result) noexcept { completed(std::move(result)); };
-    absl::StatusOr<io_operation> started = Write
-                                               ? io_.write(offset_, io_borrowed_bytes{bytes_}, done)
-                                               : io_.read(offset_, io_borrowed_bytes{bytes_}, done);
+    completion done(this);
+    absl::StatusOr<io_operation> started =
+        Write ? io_.write(offset_, io_borrowed_bytes{bytes_}, std::move(done))
+              : io_.read(offset_, io_borrowed_bytes{bytes_}, std::move(done));
     if (!started.ok()) {
+      done.disarm();  // refused before taking it: `done` must not end the await a second time
       result_ = started.status();
       return false;
     }
@@ -135,6 +137,35 @@ class io_awaiter {
   struct stop_request {
     io_awaiter* self;
     void operator()() const noexcept { (void)self->io_.request_cancel(self->op_); }
+  };
+
+  // The operation's completion callable. Destroyed without being called -- threadpool_io drops
+  // completions that have not started when it is destroyed under on_destroy::cancel or under the
+  // loader lock -- it still ends the await, with kCancelled: a suspended frame is never stranded
+  // (it would keep its pin, and the module loaded, for ever). When read() or write() refuses the
+  // operation it is either still here (refused before taking it: disarmed) or destroyed before
+  // they return (a synchronous failure of the call); the result it then sets is overwritten with
+  // the refusal, and its share is not the last (await_suspend still holds its own).
+  class completion {
+   public:
+    explicit completion(io_awaiter* self) noexcept : self_(self) {}
+    completion(completion&& other) noexcept : self_(std::exchange(other.self_, nullptr)) {}
+    completion& operator=(completion&&) = delete;
+    ~completion() {
+      if (self_ != nullptr) {
+        self_->completed(absl::CancelledError(
+            absl::StrCat(what(),
+                         ": the I/O object was destroyed before the operation's completion "
+                         "ran (on_destroy::cancel drops completions that have not started)")));
+      }
+    }
+    void operator()(absl::StatusOr<size_t> result) noexcept {
+      std::exchange(self_, nullptr)->completed(std::move(result));
+    }
+    void disarm() noexcept { self_ = nullptr; }
+
+   private:
+    io_awaiter* self_;
   };
 
   // The operation's completion (a pool thread, inside the I/O callback).
