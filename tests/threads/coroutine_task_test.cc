@@ -11,9 +11,11 @@
 
 #include <atomic>
 #include <coroutine>
+#include <cstddef>
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <utility>
 
 #include <gtest/gtest.h>
 
@@ -205,6 +207,23 @@ TEST(Task, AChainOfChildrenBorrowsTheParentsPin) {
   };
   EXPECT_EQ(parent().get(), 0)
       << "a child awaited by a modref coroutine of its module takes no pin";
+}
+
+// Every frame of an awaited chain is alive at once (each awaits the next), so what a frame carries
+// is paid per link (docs/benchmarks.md, "Coroutines"): the promise carries no padding beyond its
+// members' own, and the awaiter, a member of the awaiting frame, holds only the task's frame, its
+// pin and the pin error (no slot for get()'s event).
+TEST(Task, PromiseAndAwaiterCarryOnlyWhatTheyUse) {
+  using promise = modref::task<int>::promise_type;
+  using awaiter = decltype(std::declval<modref::task<int>>().operator co_await());
+  constexpr std::size_t members =
+      sizeof(modref::detail::coro_promise_base) + sizeof(modref::detail::task_result<int>) +
+      sizeof(std::coroutine_handle<>) + sizeof(HANDLE) + sizeof(std::atomic<int>) + sizeof(bool);
+  constexpr std::size_t packed =
+      (members + alignof(promise) - 1) / alignof(promise) * alignof(promise);
+  EXPECT_LE(sizeof(promise), packed);
+  EXPECT_LE(sizeof(awaiter),
+            sizeof(std::coroutine_handle<>) + sizeof(modref::module_ref) + alignof(void*));
 }
 
 TEST(Task, UnstartedTaskIsDestroyedByItsOwnerWithoutRunning) {

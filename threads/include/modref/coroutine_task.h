@@ -207,10 +207,12 @@ class task_promise : public coro_promise_base, public task_result<T> {
   bool self_pinned() const noexcept { return self_pinned_; }
 
   // Set by whoever starts the task: the awaiting coroutine, or get() (its state and event).
+  // Ordered so that get_state_ and self_pinned_ share one 8-byte slot: every awaited frame of a
+  // chain is alive at once, and each byte of it costs (docs/benchmarks.md, "Coroutines").
   static constexpr int kRunning = 0, kDone = 1, kWaiting = 2;
   std::coroutine_handle<> continuation_;
-  std::atomic<int> get_state_{kRunning};
   HANDLE waiter_ = nullptr;
+  std::atomic<int> get_state_{kRunning};
 
  private:
   bool self_pinned_;
@@ -308,6 +310,7 @@ class task {
       if (!pinned.ok()) throw detail::to_system_error(pinned.status());
       pin = *std::move(pinned);
     }
+    wait_event event;  // destroyed last: after the frame and the pin
     started run(std::exchange(frame_, {}), std::move(pin));
     promise_type& promise = run.frame.promise();
     {
@@ -318,21 +321,22 @@ class task {
     if (promise.get_state_.load(std::memory_order_acquire) != promise_type::kDone) {
       // It suspended: wait for it. The event is created only now, so that a task that completes
       // without suspending costs no kernel object.
-      run.event = ::CreateEventW(nullptr, TRUE, FALSE, nullptr);
+      event.handle = ::CreateEventW(nullptr, TRUE, FALSE, nullptr);
       int expected = promise_type::kRunning;
-      if (run.event == nullptr) {
+      if (event.handle == nullptr) {
         // No event (out of kernel resources): the task is running and must be waited for, so
         // poll instead of failing.
         while (promise.get_state_.load(std::memory_order_acquire) != promise_type::kDone) {
           ::Sleep(1);
         }
       } else {
-        promise.waiter_ = run.event;
+        promise.waiter_ = event.handle;
         // acq_rel: on success publishes waiter_ to the completing thread; on failure (it has
         // just finished) acquires the result.
         if (promise.get_state_.compare_exchange_strong(expected, promise_type::kWaiting,
                                                        std::memory_order_acq_rel)) {
-          ::WaitForSingleObject(run.event, INFINITE);  // bounded by the task: it always completes
+          // Bounded by the task: it always completes.
+          ::WaitForSingleObject(event.handle, INFINITE);
         }
       }
     }
@@ -351,20 +355,30 @@ class task {
   explicit task(handle frame) noexcept : frame_(frame) {}
 
   // A started frame and what keeps its module loaded while it runs: the frame is destroyed
-  // first, then the pin given back (detail::coro_release), then the event closed.
+  // first, then the pin given back (detail::coro_release). Owned by the awaiter (so it lives in
+  // the awaiting frame: kept to these two words) or by get().
   struct started {
-    started(handle h, module_ref p, HANDLE e = nullptr) noexcept
-        : frame(h), pin(std::move(p)), event(e) {}
+    started(handle h, module_ref p) noexcept : frame(h), pin(std::move(p)) {}
     started(const started&) = delete;  // one frame, one owner
     started& operator=(const started&) = delete;
     ~started() {
       if (frame) frame.destroy();
       detail::coro_release(std::move(pin));
-      if (event != nullptr) ::CloseHandle(event);
     }
     handle frame;
     module_ref pin;
-    HANDLE event;
+  };
+
+  // The event get() waits on once the task has suspended. get() declares it before its
+  // `started`, so it is closed after the frame is gone and the pin given back.
+  struct wait_event {
+    wait_event() noexcept = default;
+    wait_event(const wait_event&) = delete;  // one handle, one close
+    wait_event& operator=(const wait_event&) = delete;
+    ~wait_event() {
+      if (handle != nullptr) ::CloseHandle(handle);
+    }
+    HANDLE handle = nullptr;
   };
 
   class awaiter {
