@@ -234,7 +234,7 @@ int main(int argc, char** argv) {
     const std::wstring cycles = std::to_wstring(stress_cycles);
     const stress_row stress_rows[] = {
         {"stress_loop",
-         "load, 10 mixed async ops (2 pending pipe I/O), free at once, wait for unload; CPU "
+         "load, 12 mixed async ops (2 pending pipe I/O), free at once, wait for unload; CPU "
          "load on every core",
          L"raw " + cycles, L"modref " + cycles, lab_passed},
         {"stress_leak_check", "the handle check with one handle leaked per cycle on purpose", L"",

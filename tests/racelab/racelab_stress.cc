@@ -1,4 +1,4 @@
-// racelab_stress.exe <modref|raw> <cycles> [--leak-handle-on-purpose] [--pipe-io]
+// racelab_stress.exe <modref|raw> <cycles> [--leak-handle-on-purpose] [--no-pipe-io]
 // The stress loop: LoadLibrary -> start kStressOperations asynchronous operations (two of them a
 // read and a write on a fresh named pipe) -> FreeLibrary at once -> complete the pipe operations
 // from the client end -> wait (bounded) until everything finished and the DLL really unloaded,
@@ -12,6 +12,8 @@
 // slow, never unloading is a leak. Every line goes to standard output, which the race lab keeps
 // and prints under the row when the row fails.
 // --leak-handle-on-purpose leaks one event per cycle: the handle check must then turn red.
+// --no-pipe-io runs the pipe kind's two operations as ordinary ones (see stress_io::pipe_io);
+// --pipe-io, the default, is still accepted.
 #include <windows.h>
 #include <tlhelp32.h>
 
@@ -152,17 +154,17 @@ int wmain(int argc, wchar_t** argv) {
   if (argc < 3) {
     std::fprintf(
         stderr,
-        "usage: racelab_stress <modref|raw> <cycles> [--leak-handle-on-purpose] [--pipe-io]\n");
+        "usage: racelab_stress <modref|raw> <cycles> [--leak-handle-on-purpose] [--no-pipe-io]\n");
     return lab_setup_error;
   }
   std::setvbuf(stdout, nullptr, _IONBF, 0);  // every line reaches the lab's log, even on a crash
   const bool raw = std::wstring(argv[1]) == L"raw";
   const int cycles = std::wcstol(argv[2], nullptr, 10);
   bool leak_on_purpose = false;
-  bool pipe_io = false;  // see stress_io::pipe_io
+  bool pipe_io = true;  // see stress_io::pipe_io
   for (int i = 3; i < argc; ++i) {
     leak_on_purpose |= std::wstring(argv[i]) == L"--leak-handle-on-purpose";
-    pipe_io |= std::wstring(argv[i]) == L"--pipe-io";
+    if (std::wstring(argv[i]) == L"--no-pipe-io") pipe_io = false;
   }
   const wchar_t* dll_name = raw ? L"racelab_stress_raw.dll" : L"racelab_stress_modref.dll";
   const auto dll_path = modref_test::sibling(dll_name);

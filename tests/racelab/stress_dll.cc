@@ -7,11 +7,12 @@
 // when the host calls FreeLibrary (the host completes them afterwards from the pipe's client
 // end). Every operation first contends for locks (issue 9, item 8): it borrows an
 // object_pool<long> of capacity 1 sixteen times, then waits on a modref::mutex until all the
-// cycle's operations have arrived. So workers and pool threads block on modref's locks in every
-// cycle, after the host has freed the DLL; with absl::Mutex under object_pool each blocked thread
-// kept an Abseil identity whose cleanup is this DLL's code, and the loop failed. The raw build
-// (MODREF_STRESS_RAW) uses plain CreateThread with no pin and a thread-pool I/O object with no
-// callback environment, which must crash the stress loop sooner or later.
+// cycle's operations have arrived (pool callbacks say first that they may run long). So workers and
+// pool threads block on modref's locks in every cycle, after the host has freed the DLL; with
+// absl::Mutex under object_pool each blocked thread kept an Abseil identity whose cleanup is this
+// DLL's code, and the loop failed. The raw build (MODREF_STRESS_RAW) uses plain CreateThread with
+// no pin and a thread-pool I/O object with no callback environment, which must crash the stress
+// loop sooner or later.
 #include <windows.h>
 
 #include "stress_io.h"
@@ -202,7 +203,7 @@ DWORD start_timer(stress_io* io) {
 extern "C" __declspec(dllexport) DWORD stress_start_control(stress_io* io) {
   // The modref build's kinds, in its order, each written by hand. The coroutines' counterpart (a
   // pool callback hop, then a timer) is one more timer each: the control measures loader cost,
-  // not the coroutine. Without --pipe-io the pipe kind is two pool callbacks (stress_io::pipe_io).
+  // not the coroutine. With --no-pipe-io the pipe kind is two pool callbacks (stress_io::pipe_io).
   using starter = DWORD (*)(stress_io*);
   const starter starters[] = {control::start_thread, control::start_thread, control::start_thread,
                               control::start_thread, control::start_pool,   control::start_pool,
@@ -303,6 +304,23 @@ void contend_then_complete(stress_io* io, int kind) {
   complete_one(io);
 }
 
+// The same, from a pool callback: it first tells the pool that it will block
+// (callback_instance::may_run_long, CallbackMayRunLong), as a pool callback that waits for other
+// callbacks must. The barrier needs all of the cycle's pool callbacks running at once; a pool may
+// run queued callbacks only as its threads come free, and CallbackMayRunLong is how a callback
+// asks for another thread. Wine 8 needs it here: it counts a pool object with two callbacks
+// queued (the pipe's read and write completions, which the host completes back to back) as one
+// busy thread, so a callback queued meanwhile (a timer, a submit) takes the thread that the second
+// completion needed, and it adds threads only when work is queued or a callback calls
+// CallbackMayRunLong, never because queued work waits. Without this call the loop's first modref
+// cycle, which must grow the pool from the control's few threads, sometimes left the pipe read's
+// completion queued for good behind callbacks blocked at the barrier (docs/racelab.md, "Pipe I/O
+// in the stress loop").
+void contend_then_complete_on_pool(modref::callback_instance instance, stress_io* io, int kind) {
+  (void)instance.may_run_long();  // false only at the pool's thread maximum: then block anyway
+  contend_then_complete(io, kind);
+}
+
 DWORD code_of(const absl::Status& status) {
   return status.ok() ? 0 : modref::win32_error_code(status).value_or(ERROR_GEN_FAILURE);
 }
@@ -317,10 +335,11 @@ DWORD start_timers(stress_io* io, int operations) {
   for (int i = 0; i < operations; ++i) {
     auto* holder = new one_shot_timer;
     absl::StatusOr<modref::threadpool_timer<modref::on_destroy::dont_wait> > timer =
-        modref::threadpool_timer<modref::on_destroy::dont_wait>::create([io, holder] {
-          contend_then_complete(io, 3);
-          delete holder;
-        });
+        modref::threadpool_timer<modref::on_destroy::dont_wait>::create(
+            [io, holder](modref::callback_instance instance) {
+              contend_then_complete_on_pool(instance, io, 3);
+              delete holder;
+            });
     if (!timer.ok()) {
       delete holder;
       return code_of(timer.status());
@@ -349,7 +368,10 @@ DWORD start_detached(stress_io* io, int operations) {
 
 DWORD start_submits(stress_io* io, int operations) {
   for (int i = 0; i < operations; ++i) {
-    if (DWORD e = code_of(modref::submit([io] { contend_then_complete(io, 2); }))) return e;
+    if (DWORD e = code_of(modref::submit([io](modref::callback_instance instance) {
+          contend_then_complete_on_pool(instance, io, 2);
+        })))
+      return e;
   }
   return 0;
 }
@@ -373,13 +395,16 @@ DWORD start_pipe(stress_io* io, int operations) {
   }
   p->io = *std::move(created);
   auto done = [io, p](int which) {
-    return [io, p, which](absl::StatusOr<size_t> bytes, std::vector<char>) {
+    return [io, p, which](modref::callback_instance instance, absl::StatusOr<size_t> bytes,
+                          std::vector<char>) {
       g_pipe_result[which].store(
           bytes.ok()
               ? static_cast<long>(*bytes)
               : 100000 + static_cast<long>(modref::win32_error_code(bytes.status()).value_or(0)),
           std::memory_order_relaxed);
-      if (bytes.ok() && *bytes == kStressPipeBytes) contend_then_complete(io, 4);  // else: hangs
+      if (bytes.ok() && *bytes == kStressPipeBytes) {
+        contend_then_complete_on_pool(instance, io, 4);
+      }  // else: the cycle hangs
       // acq_rel: the last completion sees everything the other one did before it deletes.
       if (p->left.fetch_sub(1, std::memory_order_acq_rel) == 1) delete p;
     };
@@ -394,6 +419,8 @@ DWORD start_pipe(stress_io* io, int operations) {
 modref::fire_and_forget coroutine_operation(stress_io* io) {
   co_await modref::resume_background();
   (void)co_await modref::resume_after(std::chrono::milliseconds(1));
+  // On a pool thread, but a coroutine has no callback instance to call may_run_long with; each
+  // await is its own pool object with one callback, which Wine counts right.
   contend_then_complete(io, 5);  // kKinds[5]
 }
 

@@ -18,11 +18,11 @@ struct stress_io {
   // starts a read and a write on it, which stay pending until the host, after FreeLibrary, writes
   // and reads kStressPipeBytes at the client end.
   HANDLE pipe = nullptr;
-  // Whether the pipe kind really does pipe I/O (racelab_stress --pipe-io). Off by default until
-  // the cycle-0 lost completion is explained (docs/testing.md, "Known defect"): the kind's two
-  // operations are then ordinary ones of the same build (submit in modref's, CreateThread in the
-  // raw one, a pool callback in the control) and the host does not touch the pipe.
-  bool pipe_io = false;
+  // Whether the pipe kind really does pipe I/O (the default; racelab_stress --no-pipe-io turns it
+  // off, to measure what the pipe operations cost): without it, the kind's two operations are
+  // ordinary ones of the same build (submit in modref's, CreateThread in the raw one, a pool
+  // callback in the control) and the host does not touch the pipe.
+  bool pipe_io = true;
 };
 
 // Called by each operation: the last of the cycle wakes the host.

@@ -47,13 +47,14 @@ struct pipe_pair {
   HANDLE client = INVALID_HANDLE_VALUE;
   std::wstring name;
 
-  explicit pipe_pair(bool connect_client = true) {
+  // buffer: the pipe's in and out buffer sizes; 0: a write completes only when the client reads.
+  explicit pipe_pair(bool connect_client = true, DWORD buffer = 65536) {
     static std::atomic<int> counter{0};
     name = L"\\\\.\\pipe\\modref_io_test_" + std::to_wstring(::GetCurrentProcessId()) + L"_" +
            std::to_wstring(counter.fetch_add(1));
     server = ::CreateNamedPipeW(name.c_str(), PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED,
-                                PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT, 1, 65536, 65536, 0,
-                                nullptr);
+                                PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT, 1, buffer, buffer,
+                                0, nullptr);
     if (connect_client) open_client();
   }
   void open_client() {

@@ -110,6 +110,97 @@ TEST(ThreadpoolIo, PipeWriteAndCompletionTakesCallbackInstance) {
   EXPECT_EQ(pipe.read_client(shared->size()), *shared);
 }
 
+// Callbacks that wait for each other on a pool that must grow, two of them completions of one
+// object (a read and a write the client completes back to back): a callback that is queued with
+// no thread to run it gets one only when a running callback calls CallbackMayRunLong, so each of
+// them first calls callback_instance::may_run_long() (which checks that modref hands a completion
+// the pool's own instance); then all four run at once in every round. Under load Wine 8 gets
+// there by itself: it counts an object with two callbacks queued as one busy thread, so the
+// callback queued next takes the thread the second completion needed (the race lab's stress loop
+// hung at its first modref cycle this way: docs/racelab.md, "Pipe I/O in the stress loop"). Here
+// the pool is held at one thread while the completions are queued, which gets there every time:
+// without the calls, 5 of 5 rounds left a callback queued, in each of 5 runs (without the
+// one-thread window, 3 of 5 rounds in 1 of 3 runs).
+struct waiting_callbacks {
+  static constexpr int kCallbacks = 4;  // a callback already blocked, the read, the write, one more
+  static constexpr ULONGLONG kGiveUpMs = 5000;
+  std::atomic<int> arrived{0};
+  std::atomic<int> gave_up{0};
+  std::atomic<int> returned{0};
+  void wait(bool may_run_long) {
+    EXPECT_TRUE(may_run_long);  // a new pool has threads to spare (its maximum is 500)
+    arrived.fetch_add(1);
+    const ULONGLONG start = ::GetTickCount64();
+    while (arrived.load() < kCallbacks) {
+      if (::GetTickCount64() - start > kGiveUpMs) {
+        gave_up.fetch_add(1);
+        break;
+      }
+      ::Sleep(1);
+    }
+    returned.fetch_add(1);
+  }
+  static void CALLBACK raw_wait(PTP_CALLBACK_INSTANCE instance, void* context) {
+    static_cast<waiting_callbacks*>(context)->wait(::CallbackMayRunLong(instance) != FALSE);
+  }
+  // The first callback: the pool is held at one thread while it runs, so CallbackMayRunLong
+  // could only say no; it waits without asking.
+  static void CALLBACK first_wait(PTP_CALLBACK_INSTANCE, void* context) {
+    static_cast<waiting_callbacks*>(context)->wait(true);
+  }
+};
+
+TEST(ThreadpoolIo, CompletionsThatWaitForEachOtherGetThreadsThroughMayRunLong) {
+  settles_at_end settles;
+  constexpr int kRounds = 5;
+  constexpr int kCallbacks = waiting_callbacks::kCallbacks;
+  for (int round = 0; round < kRounds; ++round) {
+    SCOPED_TRACE(round);
+    // A new pool each round, so that each round starts with no idle threads.
+    PTP_POOL pool = ::CreateThreadpool(nullptr);
+    ASSERT_NE(pool, nullptr);
+    TP_CALLBACK_ENVIRON env;
+    ::InitializeThreadpoolEnvironment(&env);
+    ::SetThreadpoolCallbackPool(&env, pool);
+    // On the heap and left behind if an assertion ends the round early: callbacks may still
+    // run.
+    auto* at = new waiting_callbacks;
+    {
+      pipe_pair pipe(/*connect_client=*/true, /*buffer=*/0);
+      ASSERT_NE(pipe.client, INVALID_HANDLE_VALUE);
+      auto io = make_io<on_destroy::wait>(pipe.server, {.pool = {.pool = pool}});
+      // The first callback blocks the pool's one thread. The pool may not add another until both
+      // completions are queued: without that, whether they are queued together (one object with
+      // two callbacks queued, which Wine counts as one busy thread) depends on timing.
+      ::SetThreadpoolThreadMaximum(pool, 1);
+      ASSERT_TRUE(::TrySubmitThreadpoolCallback(waiting_callbacks::first_wait, at, &env));
+      ASSERT_TRUE(eventually([&] { return at->arrived.load() == 1; }));
+      auto completion = [at](modref::callback_instance instance, absl::StatusOr<size_t> r, bytes) {
+        EXPECT_TRUE(r.ok()) << r.status();
+        at->wait(instance.may_run_long());
+      };
+      ASSERT_TRUE(io.read(0, bytes(64), completion).ok());
+      ASSERT_TRUE(io.write(0, bytes(64), completion).ok());
+      ASSERT_TRUE(pipe.write_client(std::string(64, 'c')));  // completes the read
+      ASSERT_EQ(pipe.read_client(64).size(), 64u);           // completes the write
+      // A fixed wait: the packets reach the pool's queue through Wine's I/O thread. It cannot
+      // make the test fail, and if it is too short the second completion is queued with the
+      // object already taken, which strands a callback just the same without may_run_long.
+      ::Sleep(100);
+      ::SetThreadpoolThreadMaximum(pool, 500);
+      ASSERT_TRUE(::TrySubmitThreadpoolCallback(waiting_callbacks::raw_wait, at, &env));
+      EXPECT_TRUE(eventually([&] { return at->returned.load() == kCallbacks; },
+                             std::chrono::milliseconds(kBoundMs)));
+      EXPECT_EQ(at->gave_up.load(), 0) << "a callback waited " << waiting_callbacks::kGiveUpMs
+                                       << " ms for the others: one was queued with no thread";
+    }  // on_destroy::wait: both completions have returned
+    ::DestroyThreadpoolEnvironment(&env);
+    ASSERT_TRUE(eventually([&] { return at->returned.load() == kCallbacks; }));
+    ::CloseThreadpool(pool);
+    delete at;
+  }
+}
+
 TEST(ThreadpoolIo, FileWriteThenReadAtOffsets) {
   settles_at_end settles;
   HANDLE file = open_temp_file();
