@@ -6,19 +6,19 @@
 #
 #   MODREF_LEGS="format windows-mingw-x86" tools/test.sh   # a subset (MODREF_PRESETS also works)
 #
-# How it spends a 2-core machine: the legs are built one after the other, each with every core.
-# The test suites run in three lanes, side by side: the 64-bit Windows legs one after the other in
-# the "wine" lane, the 32-bit one in the "wine32" lane, and the Linux legs one after the other in
-# the "native" lane. A Wine suite keeps about half a core busy (windows-mingw alone, quiet: 200 s
-# of CPU in 410 s), so two of them fit beside each other; each race lab's stress loop keeps every
-# core busy on purpose and takes longer when another runs beside it, which is what it is for. A leg's
-# tests start as soon as its own build is done (and the lane's earlier legs are tested), while
-# the next legs build: Wine tests spend much of their time waiting (process start-up through
-# wineserver, events, pool wake-ups), and the builds fill those gaps. MODREF_OVERLAP=0 waits for
-# every build before any test, as before. A Windows leg's tests run in a Wine prefix of its own
-# with its own wineserver (tools/wine-session.sh), stopped when its tests end. Each leg's output
-# goes to build/<leg>/ctest.log and is printed, in leg order, after the builds, once that leg is
-# done, so legs never interleave their output.
+# How it spends a 2-core machine: the legs are built one after the other, each with every core. The
+# test suites run in three lanes, side by side: the 64-bit Windows legs one after the other in the
+# "wine" lane, the 32-bit one in the "wine32" lane, and the Linux legs one after the other in the
+# "native" lane. A Wine suite keeps about half a core busy (windows-mingw alone, quiet: 200 s of CPU
+# in 410 s), so two of them fit beside each other; each race lab's stress loop keeps every core busy
+# on purpose and takes longer when another runs beside it, which is what it is for. A leg's tests
+# start as soon as its own build is done (and the lane's earlier legs are tested), while the next
+# legs build: Wine tests spend much of their time waiting (process start-up through wineserver,
+# events, pool wake-ups), and the builds fill those gaps. MODREF_OVERLAP=0 waits for every build
+# before any test, as before. A Windows leg's tests run in a Wine prefix of its own with its own
+# wineserver (tools/wine-session.sh), stopped when its tests end. Each leg's output goes to
+# build/<leg>/ctest.log and is printed, in leg order, after the builds, once that leg is done, so
+# legs never interleave their output.
 set -uo pipefail
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -32,8 +32,8 @@ script_start=$(now)
 #         `cmake --build --preset`), or a step of this script: a shell function build_<name>
 #         below, run instead of the preset's configure and build (see build_format).
 #   lane  the test lane its tests run in (wine, wine32 or native; the legs of one lane run one
-#         after the other, in this order): `ctest --preset <name>`, or for a step the function test_<name>
-#         if there is one; -: nothing to run after the build.
+#         after the other, in this order): `ctest --preset <name>`, or for a step the function
+#         test_<name> if there is one; -: nothing to run after the build.
 legs=(
   "format                 -"       # clang-format check of every tracked .h/.cc/.cpp
   "windows-mingw          wine"    # MinGW-w64 GCC 12, x86_64: the whole Windows suite under wine64

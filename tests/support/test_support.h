@@ -76,23 +76,25 @@ inline DWORD run_child(std::wstring command_line,
   const bool watch_log = redirect && stall > std::chrono::milliseconds::zero();
   const auto deadline = std::chrono::steady_clock::now() + bound;
   auto last_growth = std::chrono::steady_clock::now();
-  std::uintmax_t last_size = 0;
+  std::uintmax_t last_size = 0;  // the log's size when it last grew
   DWORD waited = WAIT_TIMEOUT;
   for (;;) {
     const auto now = std::chrono::steady_clock::now();
     if (now >= deadline) break;
+    if (watch_log) {
+      std::error_code error;
+      const std::uintmax_t size = std::filesystem::file_size(log, error);
+      if (!error && size != last_size) {
+        last_size = size;
+        last_growth = now;
+      } else if (now - last_growth >= stall) {
+        break;  // no new output for `stall`: hung
+      }
+    }
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
     const auto slice = watch_log ? std::min(left, std::chrono::milliseconds(250)) : left;
     waited = ::WaitForSingleObject(pi.hProcess, static_cast<DWORD>(slice.count()));
     if (waited != WAIT_TIMEOUT || !watch_log) break;
-    std::error_code ignored;
-    const std::uintmax_t size = std::filesystem::file_size(log, ignored);
-    if (!ignored && size != last_size) {
-      last_size = size;
-      last_growth = std::chrono::steady_clock::now();
-    } else if (std::chrono::steady_clock::now() - last_growth >= stall) {
-      break;  // no new output for `stall`: hung
-    }
   }
   if (waited == WAIT_TIMEOUT) {
     ::TerminateProcess(pi.hProcess, WAIT_TIMEOUT);
