@@ -7,7 +7,8 @@
 //   Windows                                   Linux/glibc
 //   HMODULE                                   void* (a dlopen handle: glibc's struct link_map*)
 //   GetModuleHandleExW(FROM_ADDRESS, a)       dladdr1(a, RTLD_DL_LINKMAP), then
-//                                             dlopen(l_name, RTLD_NOW | RTLD_NOLOAD)
+//                                             dlopen(l_name, RTLD_NOW | RTLD_NOLOAD); for this
+//                                             module the link_map is looked up once and kept
 //   LoadLibraryExW(absolute path, safe flags) dlopen(absolute path, RTLD_NOW | RTLD_LOCAL), after
 //                                             refusing a file that defines STB_GNU_UNIQUE symbols
 //   FreeLibrary                               dlclose
@@ -177,8 +178,9 @@ class module_ref {
   ~module_ref() { reset(); }
 
   // module_ref::pin_current()
-  // Pins the ELF object this code was compiled into (the caller's .so or the program): dladdr1
-  // on a hidden variable of this module, then dlopen(its l_name, RTLD_NOW | RTLD_NOLOAD). Call
+  // Pins the ELF object this code was compiled into (the caller's .so or the program): its
+  // link_map (dladdr1 on a hidden variable of this module, the first time only: current_module()
+  // keeps it), then dlopen(its l_name, RTLD_NOW | RTLD_NOLOAD), identity checked. Call
   // it on the thread that starts asynchronous work, before returning to your caller.
   // Refused with kFailedPrecondition once this module's teardown has begun (its ELF destructors
   // run: dlclose is unloading it, or the process exits): work started from a global destructor
@@ -190,7 +192,10 @@ class module_ref {
           "pin_current: the module is being unloaded (its ELF destructors have run: dlclose or "
           "exit); asynchronous work cannot start from its teardown");
     }
-    return pin_address_checked(&detail::g_module_state, "pin_current");
+    // The module's link_map is looked up once (current_module() keeps it): after the first pin,
+    // pinning costs the dlopen(RTLD_NOLOAD) and its identity check, not a dladdr1 as well.
+    return pin_module_of(&detail::g_module_state, static_cast<link_map*>(current_module()),
+                         "pin_current");
   }
 
   // module_ref::pin_address(address)
@@ -200,7 +205,8 @@ class module_ref {
     if (address == nullptr) {
       return absl::InvalidArgumentError("pin_address(nullptr): a null address is in no module");
     }
-    return pin_address_checked(address, "pin_address");
+    return pin_module_of(address, static_cast<link_map*>(detail::module_of(address)),
+                         "pin_address");
   }
 
   // module_ref::load(path)
@@ -271,17 +277,16 @@ class module_ref {
     }
   }
 
-  static absl::StatusOr<module_ref> pin_address_checked(const void* address, const char* what) {
+  // Adds a dlopen reference to `map`, the object that contains `address` (null: none does).
+  static absl::StatusOr<module_ref> pin_module_of(const void* address, link_map* map,
+                                                  const char* what) {
 #if defined(MODREF_TEST_SEAMS)
     if (const int injected = detail::take_injected_failure(detail::g_test_seams.fail_next_pin)) {
       return absl::UnavailableError(
           absl::StrCat(what, ": dlopen(RTLD_NOLOAD) (injected failure ", injected, ")"));
     }
 #endif
-    Dl_info info{};
-    link_map* map = nullptr;
-    if (::dladdr1(address, &info, reinterpret_cast<void**>(&map), RTLD_DL_LINKMAP) == 0 ||
-        map == nullptr) {
+    if (map == nullptr) {
       return absl::NotFoundError(absl::StrFormat(
           "%s: dladdr(%p): the address is not inside any loaded module", what, address));
     }
@@ -316,11 +321,8 @@ class module_ref {
 [[nodiscard]] inline absl::Status pin_current_forever() {
   absl::StatusOr<module_ref> pin = module_ref::pin_current();
   if (!pin.ok()) return pin.status();
-  Dl_info info{};
-  link_map* map = nullptr;
-  if (::dladdr1(&detail::g_module_state, &info, reinterpret_cast<void**>(&map), RTLD_DL_LINKMAP) ==
-          0 ||
-      map == nullptr) {
+  const auto* map = static_cast<const link_map*>(current_module());
+  if (map == nullptr) {
     return absl::NotFoundError("pin_current_forever: dladdr1 does not know this module");
   }
   const char* name = map->l_name[0] != '\0' ? map->l_name : nullptr;
