@@ -66,6 +66,7 @@ using modref_pool_test::eventually;
 using modref_pool_test::kBoundMs;
 using modref_pool_test::kQuietMs;
 using modref_pool_test::seams;
+using modref_pool_test::settles_at_end;
 using modref_pool_test::single_thread_pool;
 using std::chrono::milliseconds;
 
@@ -89,6 +90,7 @@ struct group_owner : std::enable_shared_from_this<group_owner> {
 // The host drops its reference while the callable runs: the callable's destructor (after the
 // call) destroys the last reference, hence the group, on the pool thread.
 TEST(OwnCallbackScope, GroupDestroyedByItsCallablesDestructorDoesNotWaitForItself) {
+  const settles_at_end settles;  // first: its check runs after every other destructor
   auto gone = std::make_shared<event>();
   auto running = std::make_shared<event>();
   auto gate = std::make_shared<event>();
@@ -109,6 +111,7 @@ TEST(OwnCallbackScope, GroupDestroyedByItsCallablesDestructorDoesNotWaitForItsel
 // A cancelled callback destroys its callable without calling it: that destruction is inside the
 // callback too.
 TEST(OwnCallbackScope, GroupDestroyedByACancelledNeverRunCallableDoesNotWaitForItself) {
+  const settles_at_end settles;  // first: its check runs after every other destructor
   single_thread_pool pool;
   auto gone = std::make_shared<event>();
   event gate, blocking;
@@ -128,6 +131,7 @@ TEST(OwnCallbackScope, GroupDestroyedByACancelledNeverRunCallableDoesNotWaitForI
 // Nesting: a callback of group A destroys owner B, whose group has a running callback. B's
 // destructor is not in B's callback: it must still wait for it.
 TEST(OwnCallbackScope, ACallbackOfOneGroupDestroyingAnotherStillWaitsForTheOther) {
+  const settles_at_end settles;  // first: its check runs after every other destructor
   auto a_gone = std::make_shared<event>();
   auto b_gone = std::make_shared<event>();
   auto a = std::make_shared<group_owner>(a_gone);
@@ -193,7 +197,10 @@ void destroy_from_own_callback(Arm arm) {
   owner.reset();
   gate->set();
   EXPECT_TRUE(gone->wait()) << "hung: the pool object's destructor waited for its own callback";
-  EXPECT_TRUE(eventually([&] { return activity_is(base); })) << "the closing callback leaked";
+  const bool settled = eventually([&] { return activity_is(base); });
+  EXPECT_TRUE(settled) << "the closing callback leaked: " << modref::activity().live_contexts
+                       << " contexts, " << modref::activity().live_pins << " pins; expected "
+                       << base.live_contexts << " and " << base.live_pins;
 }
 
 TEST(OwnCallbackScope, WorkDestroyedFromItsOwnCallback) {
@@ -215,6 +222,7 @@ TEST(OwnCallbackScope, WaitDestroyedFromItsOwnCallback) {
 // group's destructor runs in a callback that is not the group's, and must wait for the group's
 // running callback.
 TEST(OwnCallbackScope, SubmitCallableDestroyingAGroupWaitsForThatGroup) {
+  const settles_at_end settles;  // first: its check runs after every other destructor
   auto gone = std::make_shared<event>();
   auto owner = std::make_shared<group_owner>(gone);
   event running, gate;
@@ -282,6 +290,7 @@ void rearm_during_cancel(Object& object, std::atomic<int>& starts, const event& 
 }
 
 TEST(ReArming, TimerReArmedByItsCallbackDuringCancelAndWait) {
+  const settles_at_end settles;  // first: its check runs after every other destructor
   std::atomic<int> starts{0};
   std::atomic<int> refused{0};
   event first_running, release_first;
@@ -303,6 +312,7 @@ TEST(ReArming, TimerReArmedByItsCallbackDuringCancelAndWait) {
 }
 
 TEST(ReArming, WaitReArmedByItsCallbackDuringCancelAndWait) {
+  const settles_at_end settles;  // first: its check runs after every other destructor
   std::atomic<int> starts{0};
   std::atomic<int> refused{0};
   event first_running, release_first, signalled;
@@ -324,6 +334,7 @@ TEST(ReArming, WaitReArmedByItsCallbackDuringCancelAndWait) {
 }
 
 TEST(ReArming, WorkResubmittedByItsCallbackDuringCancelAndWait) {
+  const settles_at_end settles;  // first: its check runs after every other destructor
   std::atomic<int> starts{0};
   std::atomic<int> refused{0};
   event first_running, release_first;
@@ -345,6 +356,7 @@ TEST(ReArming, WorkResubmittedByItsCallbackDuringCancelAndWait) {
 
 // stop() from the owner: a callback running across it cannot re-arm behind it.
 TEST(ReArming, TimerStopHoldsAgainstARunningCallbackThatReArms) {
+  const settles_at_end settles;  // first: its check runs after every other destructor
   std::atomic<int> starts{0};
   event first_running, release_first, first_done;
   absl::Status rearm;
@@ -371,6 +383,7 @@ TEST(ReArming, TimerStopHoldsAgainstARunningCallbackThatReArms) {
 // callback_group::cancel(): the group's own callbacks cannot submit afterwards, and a chain of
 // self-resubmitting callbacks stops at once (at most the callback already past its check runs).
 TEST(ReArming, GroupCancelRefusesSubmitsFromItsOwnCallbacks) {
+  const settles_at_end settles;  // first: its check runs after every other destructor
   modref::callback_group group = modref::callback_group::create().value();
   event running, gate;
   absl::Status from_callback;
@@ -392,6 +405,7 @@ TEST(ReArming, GroupCancelRefusesSubmitsFromItsOwnCallbacks) {
 }
 
 TEST(ReArming, GroupCancelStopsASelfResubmittingChain) {
+  const settles_at_end settles;  // first: its check runs after every other destructor
   modref::callback_group group = modref::callback_group::create().value();
   std::atomic<int> starts{0};
   std::atomic<int> refused{0};

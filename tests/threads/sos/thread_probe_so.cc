@@ -42,9 +42,11 @@ struct watched_argument {
 
 int code_of(const absl::Status& status) { return static_cast<int>(status.code()); }
 
-int started_joinable(absl::StatusOr<pthread_t> started, pthread_t* out) {
+// The test joins the thread by its pthread_t (detail::native_thread has no destructor: letting
+// it go leaves the thread joinable).
+int started_joinable(absl::StatusOr<modref::detail::native_thread> started, pthread_t* out) {
   if (!started.ok()) return code_of(started.status());
-  *out = *started;
+  *out = started->handle();
   return 0;
 }
 

@@ -49,6 +49,11 @@
 //     for every failure to start (pin, allocation, CreateThread); only exceptions thrown by
 //     copying or moving your callable and arguments propagate, as they would from std::thread.
 //
+// Layout: modref::thread and start_detached are written once, below, and jthread in
+// detail/jthread.h; what differs between the systems (starting a thread, and what a started thread
+// is: detail::start_thread and detail::native_thread) is in detail/thread_win32.h and
+// detail/thread_linux.h.
+//
 // On Linux/glibc (detail/thread_linux.h) the same names and contracts hold for a .so: the pin is
 // taken before the call returns, the creator hands the context to pthread_create and keeps no
 // reference, and the worker's first action registers dlclose(pin) as its last thread-exit
@@ -78,5 +83,226 @@
 #else
 #error "<modref/thread.h> supports Windows and Linux/glibc"
 #endif
+
+#include <compare>
+#include <concepts>
+#include <cstddef>
+#include <exception>
+#include <functional>
+#include <new>
+#include <ostream>
+#include <system_error>
+#include <thread>
+#include <type_traits>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace modref {
+
+namespace detail {
+
+template <class F>
+concept not_thread_options = !std::same_as<std::remove_cvref_t<F>, thread_options>;
+
+}  // namespace detail
+
+// modref::thread
+// std::thread's interface, for threads started from a DLL or .so that may be unloaded under them.
+class thread {
+ public:
+  // modref::thread::id
+  // Identifies a thread (the Win32 thread id; on Linux its pthread_t); a default id identifies no
+  // thread.
+  class id {
+   public:
+    using value_type = detail::native_thread::id_type;
+    constexpr id() noexcept = default;
+    constexpr explicit id(value_type value) noexcept : value_(value) {}
+    constexpr value_type value() const noexcept { return value_; }
+    friend constexpr bool operator==(id, id) noexcept = default;
+    friend constexpr auto operator<=>(id, id) noexcept = default;
+    friend std::ostream& operator<<(std::ostream& out, id i) { return out << i.value_; }
+
+   private:
+    value_type value_{};
+  };
+  using native_handle_type = detail::native_thread::handle_type;  // HANDLE; pthread_t
+  // What join reports: GetExitCodeThread's DWORD; on Linux the thread function's result.
+  using exit_code_type = detail::native_thread::exit_code_type;
+
+  thread() noexcept = default;
+
+  // Starts `f(args...)` on a new thread. Throws std::system_error on failure: the Win32 error as a
+  // std::system_category code (on Linux the errno value as a std::generic_category code), or the
+  // mapping of detail::to_system_error (invalid_argument for an empty callable,
+  // operation_not_permitted while the module is unloading, not_enough_memory).
+  template <class F, class... Args>
+  requires(!std::same_as<std::remove_cvref_t<F>, thread>) &&
+      detail::not_thread_options<F> explicit thread(F&& f, Args&&... args)
+      : thread(thread_options{}, std::forward<F>(f), std::forward<Args>(args)...) {}
+
+  template <class F, class... Args>
+  thread(const thread_options& options, F&& f, Args&&... args) {
+    absl::StatusOr<detail::native_thread> started =
+        detail::start_thread(options, std::forward<F>(f), std::forward<Args>(args)...);
+    if (!started.ok()) throw detail::to_system_error(started.status());
+    native_ = *std::move(started);
+  }
+
+  // thread::start(f, args...)
+  // As the constructor, but reports failure as a status instead of throwing.
+  template <class F, class... Args>
+  requires detail::not_thread_options<F>
+  [[nodiscard]] static absl::StatusOr<thread> start(F&& f, Args&&... args) {
+    return start(thread_options{}, std::forward<F>(f), std::forward<Args>(args)...);
+  }
+  template <class F, class... Args>
+  [[nodiscard]] static absl::StatusOr<thread> start(const thread_options& options, F&& f,
+                                                    Args&&... args) {
+    absl::StatusOr<detail::native_thread> started =
+        detail::start_thread(options, std::forward<F>(f), std::forward<Args>(args)...);
+    if (!started.ok()) return started.status();
+    thread t;
+    t.native_ = *std::move(started);
+    return t;
+  }
+
+  thread(const thread&) = delete;  // one thread, one owner
+  thread& operator=(const thread&) = delete;
+  thread(thread&& other) noexcept : native_(std::move(other.native_)) {}
+  // Move assignment onto a joinable thread calls std::terminate, as std::thread does.
+  thread& operator=(thread&& other) noexcept {
+    if (joinable()) std::terminate();
+    native_ = std::move(other.native_);
+    return *this;
+  }
+  // Destroying a joinable thread calls std::terminate, as std::thread does.
+  ~thread() {
+    if (joinable()) std::terminate();
+  }
+
+  bool joinable() const noexcept { return native_.joinable(); }
+  id get_id() const noexcept { return id(native_.id()); }
+  native_handle_type native_handle() const noexcept { return native_.handle(); }
+  static unsigned hardware_concurrency() noexcept { return std::thread::hardware_concurrency(); }
+
+  // thread::join()
+  // Waits for the thread to end (and on Windows closes its handle). Throws std::system_error with
+  //   - std::errc::invalid_argument when not joinable;
+  //   - std::errc::resource_deadlock_would_occur when called on the thread itself, or from this
+  //     module's teardown while the thread is still running (Windows: under the loader lock, in
+  //     any DllMain, since exiting needs the loader lock; Linux: from this module's destructors
+  //     inside dlclose, which holds glibc's loader lock that the thread's final dlclose needs):
+  //     it could never finish;
+  //   - the Win32 error of a failed WaitForSingleObject (Linux: the errno of pthread_join).
+  void join() {
+    exit_code_type code = 0;
+    const detail::join_outcome outcome = native_.join(&code);
+    switch (outcome) {
+      case detail::join_outcome::joined:
+        return;
+      case detail::join_outcome::not_joinable:
+        throw std::system_error(std::make_error_code(std::errc::invalid_argument),
+                                "modref::thread::join: thread is not joinable");
+      case detail::join_outcome::self:
+      case detail::join_outcome::under_loader_lock:
+        throw std::system_error(std::make_error_code(std::errc::resource_deadlock_would_occur),
+                                join_refusal_(outcome));
+      case detail::join_outcome::wait_failed:
+        throw native_.wait_failure_error();
+    }
+  }
+
+  // thread::try_join()
+  // As join(), but returns the thread's exit code, or kFailedPrecondition (not joinable, would
+  // deadlock) or the Win32 error (Linux: errno) status of a failed wait, without throwing. The
+  // thread stays joinable when the join was refused.
+  [[nodiscard]] absl::StatusOr<exit_code_type> try_join() noexcept {
+    exit_code_type code = 0;
+    const detail::join_outcome outcome = native_.join(&code);
+    if (outcome == detail::join_outcome::joined) return code;
+    // noexcept: a message that cannot be allocated gives a status without one (an empty
+    // message is stored inline), never std::terminate.
+    const absl::StatusCode fallback = outcome == detail::join_outcome::wait_failed
+                                          ? absl::StatusCode::kUnknown
+                                          : absl::StatusCode::kFailedPrecondition;
+    try {
+      if (outcome == detail::join_outcome::wait_failed) return native_.wait_failure_status();
+      return absl::FailedPreconditionError(join_refusal_(outcome));
+    } catch (const std::bad_alloc&) {
+      return absl::Status(fallback, "");
+    }
+  }
+
+  // thread::detach()
+  // Lets the thread run on its own (on Windows: closes the handle). Throws std::system_error
+  // (std::errc::invalid_argument) when not joinable. The module stays pinned until it ends.
+  void detach() {
+    if (!joinable()) {
+      throw std::system_error(std::make_error_code(std::errc::invalid_argument),
+                              "modref::thread::detach: thread is not joinable");
+    }
+    close_();
+  }
+
+  void swap(thread& other) noexcept { native_.swap(other.native_); }
+  friend void swap(thread& a, thread& b) noexcept { a.swap(b); }
+
+ private:
+  friend class jthread;
+
+  static const char* join_refusal_(detail::join_outcome outcome) noexcept {
+    switch (outcome) {
+      case detail::join_outcome::not_joinable:
+        return "modref::thread::join: thread is not joinable";
+      case detail::join_outcome::self:
+        return "modref::thread::join: a thread cannot join itself (resource_deadlock_would_occur)";
+      default:
+        return detail::native_thread::k_teardown_refusal;
+    }
+  }
+
+  // For jthread (detail/jthread.h): during process termination on Windows the system has already
+  // ended the thread: forget it without waiting, cancelling or closing anything. Never on Linux.
+  bool abandon_if_process_ending_() noexcept { return native_.abandon_if_process_ending(); }
+  static void report_detached_instead_of_joining_() noexcept {
+    detail::native_thread::report_detached_instead_of_joining();
+  }
+  void close_() noexcept { native_.detach(); }
+
+  detail::native_thread native_;
+};
+
+// modref::start_detached(f, args...)
+// Starts `f(args...)` on a new thread and lets it run on its own: the one-line fix for an
+// asynchronous DLL (or .so) entry point. The calling module is pinned before this returns and
+// released by the thread's last act (FreeLibraryAndExitThread; on Linux its last thread-exit
+// destructor). Returns the failure (nothing pinned, nothing leaked) otherwise.
+template <class F, class... Args>
+requires detail::not_thread_options<F>
+[[nodiscard]] absl::Status start_detached(F&& f, Args&&... args) {
+  return start_detached(thread_options{}, std::forward<F>(f), std::forward<Args>(args)...);
+}
+template <class F, class... Args>
+[[nodiscard]] absl::Status start_detached(const thread_options& options, F&& f, Args&&... args) {
+  absl::StatusOr<detail::native_thread> started =
+      detail::start_thread(options, std::forward<F>(f), std::forward<Args>(args)...);
+  if (!started.ok()) return started.status();
+  started->detach();
+  return absl::OkStatus();
+}
+
+}  // namespace modref
+
+#include "modref/detail/jthread.h"  // modref::jthread, on top of the thread above
+
+template <>
+struct std::hash<modref::thread::id> {
+  std::size_t operator()(modref::thread::id i) const noexcept {
+    return std::hash<modref::thread::id::value_type>{}(i.value());
+  }
+};
 
 #endif  // MODREF_THREAD_H_

@@ -1,10 +1,11 @@
-// <modref/detail/jthread.h> — modref::jthread, written once for both platforms on top of the
-// platform's modref::thread. Include <modref/thread.h>, not this file: each platform half
-// (detail/thread_win32.h, detail/thread_linux.h) includes it after defining modref::thread.
+// <modref/detail/jthread.h> — modref::jthread, written once for both platforms on top of
+// modref::thread. Include <modref/thread.h>, not this file: it includes this one after defining
+// modref::thread.
 //
 // jthread is std::jthread's interface over modref::thread: callables whose first parameter is a
 // std::stop_token get one; destruction requests stop and joins. What differs by platform is only
-// what finish_() must do where joining cannot work, and modref::thread provides it:
+// what finish_() must do where joining cannot work, and modref::thread provides it (from the
+// platform's detail::native_thread):
 //   - thread::exit_code_type: DWORD on Windows, std::uint32_t on Linux;
 //   - thread::abandon_if_process_ending_(): on Windows during process termination (the system
 //     already ended the thread) it forgets the handle and returns true; on Linux exit() leaves

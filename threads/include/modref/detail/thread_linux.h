@@ -1,6 +1,9 @@
-// <modref/detail/thread_linux.h> — the Linux/glibc half of <modref/thread.h>. Include
-// <modref/thread.h>, not this file; the contract, example, lifetime and thread-safety notes are in
-// that header, the rules in docs/design.md ("Linux").
+// <modref/detail/thread_linux.h> — the Linux/glibc half of <modref/thread.h>: how a thread is
+// started (below) and what one started thread is to the system (detail::native_thread: its
+// pthread_t, joined with pthread_join). modref::thread, start_detached and jthread are written
+// once, in <modref/thread.h> and detail/jthread.h, on top of these, with the same names as
+// detail/thread_win32.h provides. Include <modref/thread.h>, not this file; the rules are in
+// docs/design.md ("Linux").
 //
 // How the guarantee is kept without FreeLibraryAndExitThread:
 //   1. Before the call returns, the calling thread pins the module (dladdr1 + dlopen(RTLD_NOLOAD),
@@ -60,6 +63,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "modref/detail/callables.h"
+#include "modref/detail/thread_context_start.h"
 #include "modref/module_ref.h"
 #include "modref/posix_error.h"
 #include "modref/refcount.h"
@@ -212,30 +216,104 @@ inline std::string utf8_thread_name(const std::wstring& name) {
   return out;
 }
 
+// detail::join_outcome: what native_thread::join did, or why it would not (the same on Windows).
+enum class join_outcome { joined, not_joinable, self, under_loader_lock, wait_failed };
+
+// detail::native_thread
+// One started thread as glibc knows it: its pthread_t (joined by join, detached by detach).
+// modref::thread is written on top of it (<modref/thread.h>); used by one thread at a time.
+class native_thread {
+ public:
+  using id_type = pthread_t;
+  using handle_type = pthread_t;
+  using exit_code_type = std::uint32_t;  // what join reports (the thread function's result)
+
+  // Why join refuses to wait from this module's teardown.
+  static constexpr const char* k_teardown_refusal =
+      "modref::thread::join: refused during this module's teardown (its destructors run inside "
+      "dlclose, which holds glibc's loader lock) while the thread still runs: its final dlclose "
+      "needs that lock, so the wait would never end (resource_deadlock_would_occur). Stop and "
+      "join workers before dlclose, or detach.";
+
+  native_thread() noexcept = default;
+  explicit native_thread(pthread_t thread) noexcept : thread_(thread) {}
+  native_thread(native_thread&& other) noexcept : thread_(std::exchange(other.thread_, {})) {}
+  // Only onto a thread that is not joinable (modref::thread checks).
+  native_thread& operator=(native_thread&& other) noexcept {
+    thread_ = std::exchange(other.thread_, {});
+    return *this;
+  }
+
+  // glibc's pthread_t of a live thread is never zero (it is the thread's descriptor address).
+  bool joinable() const noexcept { return thread_ != pthread_t{}; }
+  pthread_t id() const noexcept { return thread_; }
+  pthread_t handle() const noexcept { return thread_; }
+
+  // Waits, or says why it would not (refused: the thread stays joinable).
+  join_outcome join(std::uint32_t* code) noexcept {
+    if (!joinable()) return join_outcome::not_joinable;
+    if (::pthread_equal(thread_, ::pthread_self()) != 0) return join_outcome::self;
+    void* result = nullptr;
+    if (in_module_teardown_on_this_thread()) {
+      const int polled = ::pthread_tryjoin_np(thread_, &result);
+      if (polled == EBUSY) return join_outcome::under_loader_lock;
+      if (polled == 0) return joined(result, code);
+    }
+    const int error = ::pthread_join(thread_, &result);
+    if (error != 0) {
+      wait_error_ = error;
+      return join_outcome::wait_failed;
+    }
+    return joined(result, code);
+  }
+  // The failed wait of the last join, as an exception and as a status.
+  std::system_error wait_failure_error() const {
+    return std::system_error(wait_error_, std::generic_category(),
+                             "modref::thread::join: pthread_join");
+  }
+  absl::Status wait_failure_status() const {
+    return posix_error_status(wait_error_, "modref::thread::join: pthread_join");
+  }
+
+  // Lets the thread run on its own (pthread_detach).
+  void detach() noexcept { (void)::pthread_detach(std::exchange(thread_, {})); }
+
+  // For jthread (detail/jthread.h): exit() leaves threads running on Linux, so there is never a
+  // thread the system already ended; ~jthread joins as usual.
+  bool abandon_if_process_ending() noexcept { return false; }
+  static void report_detached_instead_of_joining() noexcept {
+    static constexpr char kMessage[] =
+        "modref::jthread: destroyed where joining would deadlock (on its own thread or in its "
+        "module's teardown); stop was requested and the thread was detached instead\n";
+    (void)!::write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
+  }
+
+  void swap(native_thread& other) noexcept {
+    std::swap(thread_, other.thread_);
+    std::swap(wait_error_, other.wait_error_);
+  }
+
+ private:
+  join_outcome joined(void* result, std::uint32_t* code) noexcept {
+    *code = static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(result));
+    thread_ = {};
+    return join_outcome::joined;
+  }
+
+  pthread_t thread_{};
+  int wait_error_ = 0;  // pthread_join's error, for the wait_failed outcome
+};
+
 // detail::start_thread(options, f, args...)
 // Pins the calling module, builds the context and hands it to a new thread. On failure nothing is
 // left behind: the context (and with it the pin) is destroyed on the calling thread.
 template <class F, class... Args>
-absl::StatusOr<pthread_t> start_thread(const thread_options& options, F&& f, Args&&... args) {
+absl::StatusOr<native_thread> start_thread(const thread_options& options, F&& f, Args&&... args) {
   using context_type = thread_context<std::decay_t<F>, std::decay_t<Args>...>;
-  static_assert(std::is_invocable_v<std::decay_t<F>, std::decay_t<Args>...>,
-                "modref::thread: the callable cannot be invoked with these arguments (after "
-                "decay-copying, as std::thread does); check the parameter types");
-  if (callable_is_empty(f)) {
-    return absl::InvalidArgumentError(
-        "modref: cannot start a thread for an empty callable (null function pointer or empty "
-        "function object)");
-  }
-  absl::StatusOr<module_ref> pin = module_ref::pin_current();
-  if (!pin.ok()) return pin.status();
-
-  ref_ptr<context_type> context;
-  try {
-    context =
-        make_ref<context_type>(*std::move(pin), std::forward<F>(f), std::forward<Args>(args)...);
-  } catch (const std::bad_alloc&) {
-    return absl::ResourceExhaustedError("modref: out of memory allocating the thread context");
-  }
+  absl::StatusOr<ref_ptr<context_type>> made =
+      make_thread_context<context_type>(std::forward<F>(f), std::forward<Args>(args)...);
+  if (!made.ok()) return made.status();  // nothing pinned, nothing allocated
+  ref_ptr<context_type> context = *std::move(made);
 
   // Best effort, as SetThreadDescription on Windows: a name is a diagnostic.
   context->name_ = utf8_thread_name(options.name);
@@ -270,240 +348,11 @@ absl::StatusOr<pthread_t> start_thread(const thread_options& options, F&& f, Arg
     context.reset();  // the context and the pin are gone
     return posix_error_status(error, "pthread_create");
   }
-  return id;
+  return native_thread(id);
 }
-
-template <class F>
-concept not_thread_options = !std::same_as<std::remove_cvref_t<F>, thread_options>;
 
 }  // namespace detail
 
-// modref::thread
-// std::thread's interface, for threads started from a .so that may be dlclosed under them.
-class thread {
- public:
-  // modref::thread::id
-  // Identifies a thread (its pthread_t); a default id identifies no thread.
-  class id {
-   public:
-    constexpr id() noexcept = default;
-    constexpr explicit id(pthread_t value) noexcept : value_(value) {}
-    constexpr pthread_t value() const noexcept { return value_; }
-    friend constexpr bool operator==(id, id) noexcept = default;
-    friend constexpr auto operator<=>(id, id) noexcept = default;
-    friend std::ostream& operator<<(std::ostream& out, id i) { return out << i.value_; }
-
-   private:
-    pthread_t value_{};
-  };
-  using native_handle_type = pthread_t;
-  using exit_code_type = std::uint32_t;  // what join reports (the thread function's result)
-
-  thread() noexcept = default;
-
-  // Starts `f(args...)` on a new thread. Throws std::system_error on failure: the errno value as a
-  // std::generic_category code, or the mapping of detail::to_system_error (invalid_argument for an
-  // empty callable, operation_not_permitted while the module is unloading, not_enough_memory).
-  template <class F, class... Args>
-  requires(!std::same_as<std::remove_cvref_t<F>, thread>) &&
-      detail::not_thread_options<F> explicit thread(F&& f, Args&&... args)
-      : thread(thread_options{}, std::forward<F>(f), std::forward<Args>(args)...) {}
-
-  template <class F, class... Args>
-  thread(const thread_options& options, F&& f, Args&&... args) {
-    absl::StatusOr<pthread_t> started =
-        detail::start_thread(options, std::forward<F>(f), std::forward<Args>(args)...);
-    if (!started.ok()) throw detail::to_system_error(started.status());
-    id_ = id(*started);
-  }
-
-  // thread::start(f, args...)
-  // As the constructor, but reports failure as a status instead of throwing.
-  template <class F, class... Args>
-  requires detail::not_thread_options<F>
-  [[nodiscard]] static absl::StatusOr<thread> start(F&& f, Args&&... args) {
-    return start(thread_options{}, std::forward<F>(f), std::forward<Args>(args)...);
-  }
-  template <class F, class... Args>
-  [[nodiscard]] static absl::StatusOr<thread> start(const thread_options& options, F&& f,
-                                                    Args&&... args) {
-    absl::StatusOr<pthread_t> started =
-        detail::start_thread(options, std::forward<F>(f), std::forward<Args>(args)...);
-    if (!started.ok()) return started.status();
-    thread t;
-    t.id_ = id(*started);
-    return t;
-  }
-
-  thread(const thread&) = delete;  // one thread, one owner
-  thread& operator=(const thread&) = delete;
-  thread(thread&& other) noexcept : id_(std::exchange(other.id_, id())) {}
-  // Move assignment onto a joinable thread calls std::terminate, as std::thread does.
-  thread& operator=(thread&& other) noexcept {
-    if (joinable()) std::terminate();
-    id_ = std::exchange(other.id_, id());
-    return *this;
-  }
-  // Destroying a joinable thread calls std::terminate, as std::thread does.
-  ~thread() {
-    if (joinable()) std::terminate();
-  }
-
-  bool joinable() const noexcept { return id_ != id(); }
-  id get_id() const noexcept { return id_; }
-  native_handle_type native_handle() const noexcept { return id_.value(); }
-  static unsigned hardware_concurrency() noexcept { return std::thread::hardware_concurrency(); }
-
-  // thread::join()
-  // Waits for the thread to end. Throws std::system_error with
-  //   - std::errc::invalid_argument when not joinable;
-  //   - std::errc::resource_deadlock_would_occur when called on the thread itself, or from this
-  //     module's own teardown (its destructors inside dlclose, which holds glibc's loader lock)
-  //     while the thread is still running (it could never finish: its final dlclose needs that
-  //     lock).
-  void join() {
-    std::uint32_t code = 0;
-    const join_outcome outcome = join_(&code);
-    switch (outcome) {
-      case join_outcome::joined:
-        return;
-      case join_outcome::not_joinable:
-        throw std::system_error(std::make_error_code(std::errc::invalid_argument),
-                                "modref::thread::join: thread is not joinable");
-      case join_outcome::self:
-      case join_outcome::under_loader_lock:
-        throw std::system_error(std::make_error_code(std::errc::resource_deadlock_would_occur),
-                                join_refusal_(outcome));
-      case join_outcome::wait_failed:
-        throw std::system_error(wait_error_, std::generic_category(),
-                                "modref::thread::join: pthread_join");
-    }
-  }
-
-  // thread::try_join()
-  // As join(), but returns the thread's exit code, or kFailedPrecondition (not joinable, would
-  // deadlock) or the errno status of a failed pthread_join, without throwing. The thread stays
-  // joinable when the join was refused.
-  [[nodiscard]] absl::StatusOr<std::uint32_t> try_join() noexcept {
-    std::uint32_t code = 0;
-    const join_outcome outcome = join_(&code);
-    if (outcome == join_outcome::joined) return code;
-    // noexcept: a message that cannot be allocated gives a status without one.
-    const absl::StatusCode fallback = outcome == join_outcome::wait_failed
-                                          ? absl::StatusCode::kUnknown
-                                          : absl::StatusCode::kFailedPrecondition;
-    try {
-      if (outcome == join_outcome::wait_failed) {
-        return posix_error_status(wait_error_, "modref::thread::join: pthread_join");
-      }
-      return absl::FailedPreconditionError(join_refusal_(outcome));
-    } catch (const std::bad_alloc&) {
-      return absl::Status(fallback, "");
-    }
-  }
-
-  // thread::detach()
-  // Lets the thread run on its own. Throws std::system_error (std::errc::invalid_argument) when
-  // not joinable. The module stays pinned until it ends.
-  void detach() {
-    if (!joinable()) {
-      throw std::system_error(std::make_error_code(std::errc::invalid_argument),
-                              "modref::thread::detach: thread is not joinable");
-    }
-    close_();
-  }
-
-  void swap(thread& other) noexcept { std::swap(id_, other.id_); }
-  friend void swap(thread& a, thread& b) noexcept { a.swap(b); }
-
- private:
-  friend class jthread;
-
-  enum class join_outcome { joined, not_joinable, self, under_loader_lock, wait_failed };
-
-  static const char* join_refusal_(join_outcome outcome) noexcept {
-    switch (outcome) {
-      case join_outcome::not_joinable:
-        return "modref::thread::join: thread is not joinable";
-      case join_outcome::self:
-        return "modref::thread::join: a thread cannot join itself (resource_deadlock_would_occur)";
-      default:
-        return "modref::thread::join: refused during this module's teardown (its destructors run "
-               "inside dlclose, which holds glibc's loader lock) while the thread still runs: its "
-               "final dlclose needs that lock, so the wait would never end "
-               "(resource_deadlock_would_occur). Stop and join workers before dlclose, or detach.";
-    }
-  }
-
-  // Waits, or says why it would not.
-  join_outcome join_(std::uint32_t* code) noexcept {
-    if (!joinable()) return join_outcome::not_joinable;
-    if (::pthread_equal(id_.value(), ::pthread_self()) != 0) return join_outcome::self;
-    void* result = nullptr;
-    if (detail::in_module_teardown_on_this_thread()) {
-      const int polled = ::pthread_tryjoin_np(id_.value(), &result);
-      if (polled == EBUSY) return join_outcome::under_loader_lock;
-      if (polled == 0) return joined_(result, code);
-    }
-    const int error = ::pthread_join(id_.value(), &result);
-    if (error != 0) {
-      wait_error_ = error;
-      return join_outcome::wait_failed;
-    }
-    return joined_(result, code);
-  }
-  join_outcome joined_(void* result, std::uint32_t* code) noexcept {
-    *code = static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(result));
-    id_ = id();
-    return join_outcome::joined;
-  }
-
-  // For jthread (detail/jthread.h): exit() leaves threads running on Linux, so there is never a
-  // thread the system already ended; ~jthread joins as usual.
-  bool abandon_if_process_ending_() noexcept { return false; }
-  static void report_detached_instead_of_joining_() noexcept {
-    static constexpr char kMessage[] =
-        "modref::jthread: destroyed where joining would deadlock (on its own thread or in its "
-        "module's teardown); stop was requested and the thread was detached instead\n";
-    (void)!::write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
-  }
-
-  void close_() noexcept {
-    (void)::pthread_detach(id_.value());
-    id_ = id();
-  }
-
-  id id_;
-  int wait_error_ = 0;  // pthread_join's error, for the wait_failed outcome
-};
-
-// modref::start_detached(f, args...)
-// Starts `f(args...)` on a new thread and lets it run on its own: the one-line fix for an
-// asynchronous .so entry point. The calling module is pinned before this returns and released by
-// the thread's last destructor. Returns the failure (nothing pinned, nothing leaked) otherwise.
-template <class F, class... Args>
-requires detail::not_thread_options<F>
-[[nodiscard]] absl::Status start_detached(F&& f, Args&&... args) {
-  return start_detached(thread_options{}, std::forward<F>(f), std::forward<Args>(args)...);
-}
-template <class F, class... Args>
-[[nodiscard]] absl::Status start_detached(const thread_options& options, F&& f, Args&&... args) {
-  absl::StatusOr<pthread_t> started =
-      detail::start_thread(options, std::forward<F>(f), std::forward<Args>(args)...);
-  if (!started.ok()) return started.status();
-  (void)::pthread_detach(*started);
-  return absl::OkStatus();
-}
-
 }  // namespace modref
-
-#include "modref/detail/jthread.h"  // modref::jthread, on top of the thread above
-
-template <>
-struct std::hash<modref::thread::id> {
-  std::size_t operator()(modref::thread::id i) const noexcept {
-    return std::hash<pthread_t>{}(i.value());
-  }
-};
 
 #endif  // MODREF_DETAIL_THREAD_LINUX_H_
