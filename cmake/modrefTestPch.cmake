@@ -28,6 +28,10 @@
 #     wmemcpy (wchar.h, reached from std::wstring) as if it were not a system header; parsed as
 #     text, the same includes in the same order compile clean.
 #
+# With ccache (CMAKE_CXX_COMPILER_LAUNCHER=ccache), precompiled headers are cached only with
+# CCACHE_SLOPPINESS=pch_defines,time_macros (ccache's documented requirement); without it every
+# unit that uses one is compiled, not looked up. CI uses no ccache.
+#
 # MODREF_TEST_PCH (default ON for Windows builds with GCC or clang, which CI runs; OFF for MSVC,
 # whose /Yu rules CI does not exercise, and for Linux, whose legs build in 30-100 s) turns it off.
 include_guard(GLOBAL)
