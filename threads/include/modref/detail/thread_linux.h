@@ -222,6 +222,8 @@ enum class join_outcome { joined, not_joinable, self, under_loader_lock, wait_fa
 // detail::native_thread
 // One started thread as glibc knows it: its pthread_t (joined by join, detached by detach).
 // modref::thread is written on top of it (<modref/thread.h>); used by one thread at a time.
+// No destructor, on purpose: its owner (modref::thread, start_detached) always joins, detaches
+// or moves it before letting it go, and modref::thread calls std::terminate for a joinable one.
 class native_thread {
  public:
   using id_type = pthread_t;
