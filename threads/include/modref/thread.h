@@ -52,7 +52,7 @@
 // Layout: modref::thread and start_detached are written once, below, and jthread in
 // detail/jthread.h; what differs between the systems (starting a thread, and what a started thread
 // is: detail::start_thread and detail::native_thread) is in detail/thread_win32.h and
-// detail/thread_linux.h.
+// detail/thread_linux.h, and what those two share in detail/thread_common.h.
 //
 // On Linux/glibc (detail/thread_linux.h) the same names and contracts hold for a .so: the pin is
 // taken before the call returns, the creator hands the context to pthread_create and keeps no

@@ -63,7 +63,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "modref/detail/callables.h"
-#include "modref/detail/thread_context_start.h"
+#include "modref/detail/thread_common.h"
 #include "modref/module_ref.h"
 #include "modref/posix_error.h"
 #include "modref/refcount.h"
@@ -215,9 +215,6 @@ inline std::string utf8_thread_name(const std::wstring& name) {
   }
   return out;
 }
-
-// detail::join_outcome: what native_thread::join did, or why it would not (the same on Windows).
-enum class join_outcome { joined, not_joinable, self, under_loader_lock, wait_failed };
 
 // detail::native_thread
 // One started thread as glibc knows it: its pthread_t (joined by join, detached by detach).

@@ -34,7 +34,7 @@
 #include "absl/strings/str_cat.h"
 #include "gsl/assert"
 #include "modref/detail/callables.h"
-#include "modref/detail/thread_context_start.h"
+#include "modref/detail/thread_common.h"
 #include "modref/dll_main.h"
 #include "modref/module_ref.h"
 #include "modref/refcount.h"
@@ -130,9 +130,6 @@ inline set_thread_description_fn thread_description_setter() noexcept {
   g_thread_description_resolved.store(true, std::memory_order_release);
   return found;
 }
-
-// detail::join_outcome: what native_thread::join did, or why it would not (the same on Linux).
-enum class join_outcome { joined, not_joinable, self, under_loader_lock, wait_failed };
 
 // detail::native_thread
 // One started thread as Windows knows it: its handle (owned: closed by join and detach) and id.

@@ -1,8 +1,9 @@
-// <modref/detail/thread_context_start.h> — the first half of starting a thread, the same on
-// Windows and Linux: refuse an empty callable, pin the calling module, allocate the context that
-// owns the pin, the decayed callable and its arguments. detail::start_thread in
-// detail/thread_win32.h and detail/thread_linux.h begins with it, then hands the context to the
-// system's thread (CreateThread; pthread_create). Not part of the public API.
+// <modref/detail/thread_common.h> — what the two platform halves of <modref/thread.h>
+// (detail/thread_win32.h, detail/thread_linux.h) share, written once: the first half of starting
+// a thread (refuse an empty callable, pin the calling module, allocate the context that owns the
+// pin, the decayed callable and its arguments; each start_thread then hands the context to
+// CreateThread or pthread_create), and the outcomes of a join that modref::thread maps to its
+// errors. Not part of the public API.
 //
 // Example (what each start_thread does):
 //
@@ -13,8 +14,8 @@
 //
 // The pin is taken here, on the calling thread, before the starting call returns (docs/design.md,
 // "Pin before return"); the context's constructor takes it over.
-#ifndef MODREF_DETAIL_THREAD_CONTEXT_START_H_
-#define MODREF_DETAIL_THREAD_CONTEXT_START_H_
+#ifndef MODREF_DETAIL_THREAD_COMMON_H_
+#define MODREF_DETAIL_THREAD_COMMON_H_
 
 #include <new>
 #include <type_traits>
@@ -27,6 +28,9 @@
 #include "modref/refcount.h"
 
 namespace modref::detail {
+
+// detail::join_outcome: what native_thread::join (either platform's) did, or why it would not.
+enum class join_outcome { joined, not_joinable, self, under_loader_lock, wait_failed };
 
 // detail::make_thread_context<Context>(f, args...)
 // A new Context(pin, f, args...) with this module pinned, or why not: kInvalidArgument for an
@@ -53,4 +57,4 @@ absl::StatusOr<ref_ptr<Context>> make_thread_context(F&& f, Args&&... args) {
 
 }  // namespace modref::detail
 
-#endif  // MODREF_DETAIL_THREAD_CONTEXT_START_H_
+#endif  // MODREF_DETAIL_THREAD_COMMON_H_
