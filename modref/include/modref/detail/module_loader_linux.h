@@ -15,7 +15,7 @@
 //     path, safe flags)                       refusing a file that defines STB_GNU_UNIQUE symbols
 //   remove_ref: FreeLibrary                   dlclose
 //   __ImageBase                               a hidden variable of this module (g_module_state)
-//   GET_MODULE_HANDLE_EX_FLAG_PIN             dlopen(..., RTLD_NOLOAD | RTLD_NODELETE)
+//   pin_forever: GET_MODULE_HANDLE_EX_FLAG_PIN dlopen(..., RTLD_NOLOAD | RTLD_NODELETE)
 //
 // Thread safety / memory ordering: as <modref/module_ref.h>; the counters are relaxed atomics.
 #ifndef MODREF_DETAIL_MODULE_LOADER_LINUX_H_
@@ -53,7 +53,6 @@
 #include "modref/detail/module_activity.h"
 #include "modref/detail/module_lifecycle_linux.h"
 #include "modref/posix_error.h"
-#include "modref/refcount.h"
 
 namespace modref {
 
@@ -160,6 +159,12 @@ inline native_module_handle current_module() noexcept {
 
 namespace detail::loader {
 
+// The name dlopen knows `map` by: its l_name, or null for the main program (whose l_name is "";
+// dlopen(nullptr) names it).
+inline const char* dlopen_name(const link_map* map) noexcept {
+  return (map->l_name != nullptr && map->l_name[0] != '\0') ? map->l_name : nullptr;
+}
+
 inline constexpr const char* k_unloading =
     "pin_current: the module is being unloaded (its ELF destructors have run: dlclose or exit); "
     "asynchronous work cannot start from its teardown";
@@ -176,8 +181,7 @@ inline absl::StatusOr<void*> add_ref_to(const void* address, link_map* map, cons
     return absl::NotFoundError(absl::StrFormat(
         "%s: dladdr(%p): the address is not inside any loaded module", what, address));
   }
-  // The main program's l_name is "": dlopen(nullptr) names it.
-  const char* name = (map->l_name != nullptr && map->l_name[0] != '\0') ? map->l_name : nullptr;
+  const char* name = dlopen_name(map);
   ::dlerror();
   void* module = ::dlopen(name, RTLD_NOW | RTLD_NOLOAD);
   if (module == nullptr) {
@@ -252,8 +256,7 @@ inline absl::Status pin_forever() {
   }
   absl::StatusOr<void*> pin = add_ref_current();  // this module is known and loaded
   if (!pin.ok()) return pin.status();
-  const auto* map = static_cast<const link_map*>(current_module());
-  const char* name = map->l_name[0] != '\0' ? map->l_name : nullptr;
+  const char* name = dlopen_name(static_cast<const link_map*>(current_module()));
   void* forever = ::dlopen(name, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
   absl::Status status = absl::OkStatus();
   if (forever == nullptr) {

@@ -9,6 +9,7 @@
 //                                           GetModuleHandleExW(FROM_ADDRESS, a)
 //   detail::loader::load_absolute(path)     LoadLibraryExW(absolute path, safe search flags)
 //   detail::loader::remove_ref(module)      FreeLibrary, GetLastError() kept
+//   detail::loader::pin_forever()           GetModuleHandleExW(FROM_ADDRESS | PIN)
 //   detail::loader::k_unloading             why pin_current() is refused during DLL_PROCESS_DETACH
 //
 // Each returns the handle (with its reference) or a status; module_ref adopts the handle.
@@ -32,7 +33,6 @@
 #include "absl/strings/str_format.h"
 #include "modref/detail/module_activity.h"
 #include "modref/detail/module_lifecycle.h"
-#include "modref/refcount.h"
 #include "modref/win32_error.h"
 
 // The linker of every PE image defines __ImageBase at the image's own base address, which is also
