@@ -63,8 +63,6 @@ function(modref_test_pch_host name extra_headers)
   add_library(${name} OBJECT "${source}")
   target_link_libraries(${name} PRIVATE ${ARGN})
   modref_apply_warnings(${name})
-  get_target_property(options ${name} COMPILE_OPTIONS)
-  set_target_properties(${name} PROPERTIES MODREF_TEST_PCH_OPTIONS "${options}")
   target_precompile_headers(${name} PRIVATE ${modref_test_pch_headers} ${extra_headers})
 endfunction()
 
@@ -80,9 +78,9 @@ function(modref_precompile_test_headers)
     modref_test_pch_host(modref_test_pch_gtest "<gtest/gtest.h>;<gmock/gmock.h>"
       modref::threads GTest::gtest GTest::gmock)
   endif()
-  # The compile options of a target that only had modref_apply_warnings (the host's own, before
-  # -Winvalid-pch): a target with any other option is left out.
-  get_target_property(host_options modref_test_pch_plain MODREF_TEST_PCH_OPTIONS)
+  # The compile options of a target that only had modref_apply_warnings, as the hosts did (the
+  # PCH flags CMake adds are not in COMPILE_OPTIONS): a target with any other option is left out.
+  get_target_property(host_options modref_test_pch_plain COMPILE_OPTIONS)
   set(targets "")
   set(folders ${ARGN})
   while(folders)
